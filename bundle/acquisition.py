@@ -1,0 +1,102 @@
+"""The acquisition record: the few physical numbers that turn RF samples into millimetres.
+
+One small typed record travels with every pair of RF frames from the reader to the estimator, the strain
+computation, the metrics and the exporters. Axis convention everywhere in the toolkit: **axial first**
+(array axis 0 = depth, increasing away from the probe), lateral second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bundle.errors import ElastographyInputError
+
+__all__ = ["Acquisition"]
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Acquisition parameters of one RF data set, in SI units except spacing (mm).
+
+    Attributes:
+        sampling_frequency_hz: RF sampling frequency fs (Hz).
+        center_frequency_hz: transducer centre frequency f0 (Hz).
+        speed_of_sound_m_s: assumed speed of sound c (m/s).
+        line_pitch_mm: lateral distance between neighbouring RF lines (mm).
+        fractional_bandwidth: -6 dB bandwidth divided by f0 (e.g. 0.7); used by the simulator and by the
+            Cramer-Rao / strain-filter bounds, not by the estimators.
+    """
+
+    sampling_frequency_hz: float
+    center_frequency_hz: float
+    speed_of_sound_m_s: float = 1540.0
+    line_pitch_mm: float = 0.3
+    fractional_bandwidth: float = 0.7
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ElastographyInputError(f"acquisition field '{f.name}' must be a positive number, got {value!r}")
+        if self.sampling_frequency_hz < 2 * self.center_frequency_hz:
+            raise ElastographyInputError(
+                f"sampling frequency {self.sampling_frequency_hz:g} Hz is below twice the centre frequency "
+                f"{self.center_frequency_hz:g} Hz: RF would alias"
+            )
+
+    @property
+    def axial_spacing_mm(self) -> float:
+        """Depth between two RF samples (mm): c / (2 fs), two-way travel."""
+        return 1e3 * self.speed_of_sound_m_s / (2.0 * self.sampling_frequency_hz)
+
+    @property
+    def spacing_mm(self) -> tuple[float, float]:
+        """(axial, lateral) pixel spacing in mm."""
+        return (self.axial_spacing_mm, self.line_pitch_mm)
+
+    @property
+    def wavelength_mm(self) -> float:
+        """Wavelength at the centre frequency (mm)."""
+        return 1e3 * self.speed_of_sound_m_s / self.center_frequency_hz
+
+    def mm_to_samples(self, axial_mm: float) -> float:
+        """Axial length in mm -> (fractional) number of RF samples."""
+        return axial_mm / self.axial_spacing_mm
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> Acquisition:
+        """Build from a mapping (e.g. a JSON sidecar); unknown keys are ignored, missing required keys raise."""
+        if not isinstance(data, dict):
+            raise ElastographyInputError("acquisition must be a JSON object", source)
+        names = {f.name for f in fields(cls)}
+        required = {"sampling_frequency_hz", "center_frequency_hz"}
+        missing = sorted(required - data.keys())
+        if missing:
+            raise ElastographyInputError(f"acquisition is missing required field(s): {', '.join(missing)}", source)
+        try:
+            return cls(**{k: float(v) for k, v in data.items() if k in names})
+        except (TypeError, ValueError) as err:
+            if isinstance(err, ElastographyInputError):
+                raise ElastographyInputError(err.problem, source) from None
+            raise ElastographyInputError(f"acquisition field is not a number: {err}", source) from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Acquisition:
+        """Read a JSON sidecar; the record may sit at top level or under the key ``"acquisition"``."""
+        path = Path(path)
+        if not path.is_file():
+            raise ElastographyInputError("acquisition sidecar not found", path)
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ElastographyInputError(f"sidecar is not valid JSON ({err})", path) from None
+        if isinstance(data, dict) and "acquisition" in data:
+            data = data["acquisition"]
+        return cls.from_dict(data, source=path)

@@ -1,0 +1,63 @@
+"""Write files so that a crash or an error never leaves a half-written output behind.
+
+Data goes to a temporary name in the destination folder first and is renamed into place only once it is
+complete (``os.replace`` is atomic on one file system). Existing outputs are never overwritten unless the
+caller says so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bundle.errors import ElastographyInputError
+
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_with"]
+
+
+@contextmanager
+def atomic_path(destination: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it to ``destination`` on success.
+
+    The temporary file keeps the destination's suffixes (``.nii.gz`` stays ``.nii.gz``) so that writers
+    that pick a format from the name still work. On any exception the temporary file is removed and the
+    destination is untouched.
+    """
+    destination = Path(destination)
+    if destination.exists() and not overwrite:
+        raise ElastographyInputError("output exists already; refusing to overwrite it", destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(destination.suffixes)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=f".part{suffix}", dir=destination.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs should get the usual permissions
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(destination: str | Path, text: str, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``destination`` atomically."""
+    with atomic_path(destination, overwrite=overwrite) as tmp:
+        tmp.write_text(text)
+    return Path(destination)
+
+
+def atomic_write_with(destination: str | Path, writer: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``destination`` atomically."""
+    with atomic_path(destination, overwrite=overwrite) as tmp:
+        writer(tmp)
+    return Path(destination)

@@ -1,0 +1,110 @@
+"""RF frames plus their acquisition record: what every reader returns and every estimator consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bundle.acquisition import Acquisition
+from bundle.errors import ElastographyInputError
+
+__all__ = ["RFFrames", "check_rf", "check_pair", "normalize_rf"]
+
+#: smallest frame an estimator is asked to handle (samples, lines)
+MIN_FRAME_SHAPE = (32, 4)
+
+
+@dataclass
+class RFFrames:
+    """A sequence of beamformed RF frames of one probe position.
+
+    Attributes:
+        frames: float32 array ``(N, H, W)``: N frames, H axial samples (depth, axis 0), W lines.
+            For a compression sequence frame 0 is the pre-compression frame and frames 1..N-1 are post frames
+            at increasing compression.
+        acquisition: sampling/centre frequency, speed of sound, line pitch.
+        source: the file the frames came from (for error messages), if any.
+    """
+
+    frames: np.ndarray
+    acquisition: Acquisition
+    source: Path | None = None
+
+    def __post_init__(self):
+        self.frames = check_rf(self.frames, self.source, ndim=3)
+
+    @property
+    def pre(self) -> np.ndarray:
+        """Pre-compression frame ``(H, W)``."""
+        return self.frames[0]
+
+    @property
+    def posts(self) -> np.ndarray:
+        """Post-compression frames ``(T, H, W)``."""
+        return self.frames[1:]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of one frame."""
+        return tuple(self.frames.shape[1:])
+
+
+def check_rf(rf, source: str | Path | None = None, ndim: int | tuple[int, ...] = (2, 3)) -> np.ndarray:
+    """Validate RF data and return it as a C-contiguous float32 array.
+
+    Raises:
+        ElastographyInputError: wrong number of dimensions, a frame smaller than ``MIN_FRAME_SHAPE``,
+            NaN/Inf samples, or frames that are all zero.
+    """
+    arr = np.asarray(rf)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in allowed:
+        raise ElastographyInputError(f"RF must have {' or '.join(map(str, allowed))} dimensions, got shape {arr.shape}", source)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ElastographyInputError(f"RF must be real numbers, got dtype {arr.dtype}", source)
+    h, w = arr.shape[-2:]
+    if h < MIN_FRAME_SHAPE[0] or w < MIN_FRAME_SHAPE[1]:
+        raise ElastographyInputError(
+            f"RF frame of {h} x {w} (samples x lines) is smaller than the minimum {MIN_FRAME_SHAPE}", source
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float32) if arr.dtype != np.float64 else arr
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ElastographyInputError(f"RF contains {int(bad.sum())} NaN/Inf sample(s)", source)
+    frame_axes = tuple(range(arr.ndim - 2, arr.ndim))
+    empty = np.flatnonzero(np.all(arr == 0, axis=frame_axes).reshape(-1))
+    if empty.size:
+        raise ElastographyInputError(f"RF frame(s) {empty.tolist()} are all zero", source)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_pair(pre, posts, source: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a pre frame ``(H, W)`` and post frame(s) ``(H, W)`` or ``(T, H, W)``.
+
+    Returns:
+        ``pre`` as ``(H, W)`` float32 and ``posts`` as ``(T, H, W)`` float32.
+    """
+    pre = check_rf(pre, source, ndim=2)
+    posts = check_rf(posts, source, ndim=(2, 3))
+    if posts.ndim == 2:
+        posts = posts[None]
+    if posts.shape[1:] != pre.shape:
+        raise ElastographyInputError(
+            f"pre frame {pre.shape} and post frame(s) {posts.shape[1:]} differ in shape", source
+        )
+    return pre, posts
+
+
+def normalize_rf(rf: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Divide RF by the standard deviation of ``reference`` (default: itself).
+
+    RF amplitude differs by 25 orders of magnitude between sources (Field II ~1e-23, int16 scanners ~1e4);
+    estimators call this first so that no threshold or epsilon depends on the scale.
+    """
+    ref = rf if reference is None else reference
+    scale = float(np.std(ref.astype(np.float64)))
+    if not np.isfinite(scale) or scale == 0.0:
+        raise ElastographyInputError("RF has zero variance; cannot normalise")
+    return (rf.astype(np.float64) / scale).astype(np.float32)

@@ -1,0 +1,179 @@
+"""Write a simulated data set: NIfTI RF + ground truth, JSON sidecars, and a MONAI datalist.
+
+Layout of ``output_dir`` (``ext`` is ``.nii`` or ``.nii.gz``)::
+
+    case_0000_rf.nii            RF (H, W, 1 + T): frame 0 pre, frames 1..T post; spacing (mm) in the header
+    case_0000_rf.json           sidecar: acquisition record, phantom description, seed
+    case_0000_displacement.nii  ground-truth displacement (H, W, T, 2) in mm, last axis (axial, lateral)
+    case_0000_strain.nii        ground-truth axial strain (H, W, T), fraction
+    datalist.json               {"training": [...], "validation": [...], "test": [...]} of
+                                {"image", "sidecar", "displacement", "strain", "case"}; paths relative to it
+
+The whole folder is built under a temporary name and renamed into place at the end, so an interrupted run
+never leaves a data set that looks complete. Cases are seeded from ``SeedSequence(seed).spawn``, so the data
+do not depend on the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bundle.errors import ElastographyInputError
+from bundle.io.nifti import write_nifti
+from bundle.simulation.phantom import PhantomConfig, random_case, simulate_sequence
+
+__all__ = ["DatasetSpec", "write_dataset", "split_counts"]
+
+DATALIST_NAME = "datalist.json"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How many sequences and how they are drawn.
+
+    Attributes:
+        num_sequences: number of cases.
+        num_post_frames: post frames per sequence (T); each case has 1 + T frames.
+        strain_range: compression range (fractions) the levels are drawn from.
+        lesion_probability: share of cases with a lesion (the rest are uniform compression).
+        split: fractions of (training, validation, test).
+        seed: master seed.
+        compress: write ``.nii.gz`` instead of ``.nii`` (smaller, about 3x slower to write).
+    """
+
+    num_sequences: int = 12
+    num_post_frames: int = 3
+    strain_range: tuple[float, float] = (0.005, 0.03)
+    lesion_probability: float = 0.85
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    seed: int = 0
+    compress: bool = False
+
+    def __post_init__(self):
+        if self.num_sequences < 1 or self.num_post_frames < 1:
+            raise ElastographyInputError("num_sequences and num_post_frames must be >= 1")
+        if any(f < 0 for f in self.split) or not np.isclose(sum(self.split), 1.0):
+            raise ElastographyInputError(f"split fractions must be >= 0 and sum to 1, got {self.split}")
+
+
+def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Cases per split; each split with a non-zero fraction gets at least one case when n allows."""
+    counts = [int(round(n * f)) for f in fractions]
+    for i, f in enumerate(fractions):
+        if f > 0 and counts[i] == 0 and n >= sum(1 for g in fractions if g > 0):
+            counts[i] = 1
+    counts[0] = n - counts[1] - counts[2]
+    if counts[0] < 0:
+        raise ElastographyInputError(f"cannot split {n} cases as {fractions}")
+    return counts[0], counts[1], counts[2]
+
+
+def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, DatasetSpec, Path]) -> dict:
+    index, seed_seq, config, spec, folder = job
+    draw_seed, render_seed = seed_seq.spawn(2)
+    inclusion, levels = random_case(
+        config,
+        np.random.default_rng(draw_seed),
+        num_post_frames=spec.num_post_frames,
+        strain_range=spec.strain_range,
+        lesion_probability=spec.lesion_probability,
+    )
+    seq = simulate_sequence(config, inclusion, levels, seed=render_seed)
+    case = f"case_{index:04d}"
+    ext = ".nii.gz" if spec.compress else ".nii"
+    spacing = config.acquisition.spacing_mm
+    names = {k: f"{case}_{k}{ext}" for k in ("rf", "displacement", "strain")}
+    write_nifti(folder / names["rf"], np.moveaxis(seq.rf, 0, -1), spacing)
+    write_nifti(folder / names["displacement"], np.transpose(seq.displacement_mm, (2, 3, 0, 1)), spacing)
+    write_nifti(folder / names["strain"], np.moveaxis(seq.strain, 0, -1), spacing)
+    sidecar = {
+        "acquisition": config.acquisition.to_dict(),
+        "phantom": seq.description(),
+        "simulation": {**config.to_dict(), "seed_entropy": str(seed_seq.entropy), "spawn_key": list(seed_seq.spawn_key)},
+        "frames": "frame 0 before compression; frame k >= 1 at applied_strains[k - 1]",
+        "ground_truth_grid": "displacement and strain are given on the pre-frame pixel grid",
+    }
+    sidecar["simulation"].pop("acquisition")
+    (folder / f"{case}_rf.json").write_text(json.dumps(sidecar, indent=1))
+    return {
+        "case": case,
+        "image": names["rf"],
+        "sidecar": f"{case}_rf.json",
+        "displacement": names["displacement"],
+        "strain": names["strain"],
+    }
+
+
+def write_dataset(
+    output_dir: str | Path,
+    spec: DatasetSpec | None = None,
+    config: PhantomConfig | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Simulate ``spec.num_sequences`` cases into ``output_dir`` and return the datalist path.
+
+    Raises:
+        ElastographyInputError: ``output_dir`` exists and is not empty and ``overwrite`` is False.
+    """
+    spec = spec or DatasetSpec()
+    config = config or PhantomConfig()
+    output_dir = Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise ElastographyInputError("output folder exists and is not empty (use overwrite)", output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        seeds = np.random.SeedSequence(spec.seed).spawn(spec.num_sequences)
+        jobs = [(i, seeds[i], config, spec, staging) for i in range(spec.num_sequences)]
+        workers = max(1, min(workers or os.cpu_count() or 1, spec.num_sequences))
+        start = time.perf_counter()
+        bar = tqdm(total=len(jobs), desc="simulating", unit="seq", disable=not progress)
+        if workers == 1:
+            entries = []
+            for job in jobs:
+                entries.append(_simulate_case(job))
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            with ctx.Pool(workers) as pool:
+                entries = []
+                for entry in pool.imap(_simulate_case, jobs):
+                    entries.append(entry)
+                    bar.update()
+        bar.close()
+        n_train, n_val, _ = split_counts(spec.num_sequences, spec.split)
+        datalist = {
+            "description": "simulated quasi-static compression sequences (bundle.simulation)",
+            "acquisition": config.acquisition.to_dict(),
+            "spec": {**spec.__dict__, "strain_range": list(spec.strain_range), "split": list(spec.split)},
+            "seconds": round(time.perf_counter() - start, 2),
+            "training": entries[:n_train],
+            "validation": entries[n_train : n_train + n_val],
+            "test": entries[n_train + n_val :],
+        }
+        (staging / DATALIST_NAME).write_text(json.dumps(datalist, indent=1))
+        if output_dir.exists():
+            old = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
+            os.replace(output_dir, old)
+            os.replace(staging, output_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return output_dir / DATALIST_NAME
