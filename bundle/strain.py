@@ -43,8 +43,9 @@ def axial_strain(axial_displacement_mm: np.ndarray, axial_spacing_mm: float, ker
         kernel_mm: length of the least-squares fit (mm); longer is smoother and coarser.
 
     Returns:
-        ``(..., H, W)`` strain as a fraction (float32). Edges use the nearest value (a biased but finite
-        estimate); the metrics' valid region leaves them out.
+        ``(..., H, W)`` strain as a fraction (float32). At the top and bottom the field is continued by odd
+        reflection about the edge sample, which keeps a linear displacement linear, so a uniform strain comes
+        back exactly everywhere; the estimate there still sees fewer real samples.
     """
     u = np.asarray(axial_displacement_mm, dtype=np.float64)
     if u.ndim < 2:
@@ -53,4 +54,8 @@ def axial_strain(axial_displacement_mm: np.ndarray, axial_spacing_mm: float, ker
     if 2 * h + 1 > u.shape[-2]:
         h = max(1, (u.shape[-2] - 1) // 2)
     weights = lsq_derivative_kernel(h, axial_spacing_mm)
-    return correlate1d(u, weights, axis=-2, mode="nearest").astype(np.float32)
+    pad = [(0, 0)] * u.ndim
+    pad[-2] = (h, h)
+    padded = np.pad(u, pad, mode="reflect", reflect_type="odd")
+    strain = correlate1d(padded, weights, axis=-2, mode="constant")
+    return np.take(strain, np.arange(h, h + u.shape[-2]), axis=-2).astype(np.float32)

@@ -59,8 +59,13 @@ class DatasetSpec:
     compress: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "strain_range", tuple(float(v) for v in self.strain_range))
+        object.__setattr__(self, "split", tuple(float(v) for v in self.split))
         if self.num_sequences < 1 or self.num_post_frames < 1:
             raise ElastographyInputError("num_sequences and num_post_frames must be >= 1")
+        lo, hi = self.strain_range
+        if not 0 < lo <= hi < 0.2:
+            raise ElastographyInputError(f"strain range must satisfy 0 < min <= max < 0.2, got {self.strain_range}")
         if any(f < 0 for f in self.split) or not np.isclose(sum(self.split), 1.0):
             raise ElastographyInputError(f"split fractions must be >= 0 and sum to 1, got {self.split}")
 

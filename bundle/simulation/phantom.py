@@ -55,6 +55,7 @@ class PhantomConfig:
     poisson_ratio: float = 0.495
 
     def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))  # configs give JSON lists
         h, w = self.shape
         if h < 32 or w < 4:
             raise ElastographyInputError(f"phantom shape {self.shape} is too small (min 32 x 4)")
@@ -191,8 +192,9 @@ def random_case(
     if rng.random() < lesion_probability:
         r_max = min(radius_range_mm[1], depth / 5.0, width / 5.0)
         radius = rng.uniform(min(radius_range_mm[0], r_max), r_max)
-        edge = radius + 2.5  # keep the lesion off the borders the metrics leave out
-        center = (rng.uniform(edge, depth - edge), rng.uniform(edge, width - edge))
+        # keep the lesion off the borders the metrics leave out (less margin on a tiny field)
+        edge = radius + min(2.5, 0.1 * min(depth, width))
+        center = (rng.uniform(edge, max(edge, depth - edge)), rng.uniform(edge, max(edge, width - edge)))
         stiff = rng.random() < 0.5
         ratio = math.exp(rng.uniform(math.log(2.0), math.log(5.0)))
         inclusion = Inclusion((float(center[0]), float(center[1])), float(radius), ratio if stiff else 1.0 / ratio)

@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --quiet
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+DEMO_SEQUENCES ?= 8
+
+.PHONY: demo test lint bench-sim clean-demo
+
+# torch is installed first and pinned to the CPU wheel on this machine's disk, so that no dependency can pull
+# a multi-GB CUDA build; the project range (torch>=2.8,<2.15) is then already satisfied.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m monai.bundle run --config_file configs/simulate.json --dataset_dir $(DEMO_DIR)/data \
+		--spec#num_sequences $(DEMO_SEQUENCES) --overwrite true
+	$(PY) scripts/evaluate.py --datalist $(DEMO_DIR)/data/datalist.json --split test --estimators ncc \
+		--output $(DEMO_DIR)/evaluation --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bundle scripts tests
+
+bench-sim: $(STAMP)
+	$(PY) scripts/benchmark_simulation.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

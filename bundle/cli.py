@@ -1,0 +1,24 @@
+"""Shared behaviour of the command-line entry points in ``scripts/``: bad input -> message + exit 2."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from bundle.errors import ElastographyInputError
+
+__all__ = ["run_main"]
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Run ``main(argv)``; turn :class:`ElastographyInputError` into one clear line on stderr and status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(main(argv) or 0)
+    except ElastographyInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no partial output was kept", file=sys.stderr)
+        return 130
