@@ -102,9 +102,9 @@ class NCCEstimator(DisplacementEstimator):
 
     def __init__(
         self,
-        window_mm: float = 1.8,
+        window_mm: float = 1.5,
         window_lines: int = 3,
-        step_mm: float = 0.5,
+        step_mm: float = 0.375,
         axial_search_mm: float = 1.0,
         lateral_search_lines: int = 3,
         tracking_mm: float = 0.08,
@@ -267,11 +267,34 @@ class NCCEstimator(DisplacementEstimator):
         li = best // (nd - 2) + 1
         di = best % (nd - 2) + 1
         b = ncc[j, li, di]
-        ax_frac = subsample_peak(ncc[j, li, di - 1], b, ncc[j, li, di + 1], self.subsample)
-        la_frac = subsample_peak(ncc[j, li - 1, di], b, ncc[j, li + 1, di], "parabolic")
+        # lateral: parabolic fit on the axial ridge, i.e. on each lateral lag's correlation at its own
+        # (interpolated) axial peak, so that tilted speckle does not bias it
+        near = ncc[j[:, None, None], li[:, None, None] + _OFFSETS[None, :, None], di[:, None, None] + _OFFSETS[None, None, :]]
+        ridge = _parabolic_peak_value(near[..., 0], near[..., 1], near[..., 2])  # (W, 3) over lateral offsets
+        la_frac = subsample_peak(ridge[:, 0], ridge[:, 1], ridge[:, 2], "parabolic")
+        # axial: the three axial lags interpolated (quadratically) to the sub-line lateral peak
+        axial3 = _quadratic_at(near[:, 0], near[:, 1], near[:, 2], la_frac[:, None])  # (W, 3) over axial offsets
+        ax_frac = subsample_peak(axial3[:, 0], axial3[:, 1], axial3[:, 2], self.subsample)
         axial = ax_seed - ax_half - 1 + di + ax_frac
         lateral = la_seed - la_half - 1 + li + la_frac
         return axial, lateral, b
+
+
+_OFFSETS = np.array([-1, 0, 1])
+
+
+def _quadratic_at(a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Value at ``x`` of the parabola through ``(-1, a), (0, b), (1, c)``."""
+    return b + 0.5 * x * (c - a) + 0.5 * x * x * (a + c - 2.0 * b)
+
+
+def _parabolic_peak_value(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Height of the parabola through ``(-1, a), (0, b), (1, c)`` at its vertex, limited to ``|x| <= 1``."""
+    curvature = 2.0 * b - a - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(curvature > 0, 0.5 * (c - a) / curvature, np.sign(c - a))
+    x = np.clip(np.nan_to_num(x), -1.0, 1.0)
+    return b + 0.5 * x * (c - a) - 0.5 * x * x * curvature
 
 
 def _pad_lateral(frame: np.ndarray, pad: int) -> np.ndarray:

@@ -8,6 +8,7 @@ caller says so.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from bundle.errors import ElastographyInputError
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_with"]
+__all__ = ["atomic_path", "atomic_directory", "atomic_write_text", "atomic_write_with"]
 
 
 @contextmanager
@@ -61,3 +62,32 @@ def atomic_write_with(destination: str | Path, writer: Callable[[Path], None], o
     with atomic_path(destination, overwrite=overwrite) as tmp:
         writer(tmp)
     return Path(destination)
+
+
+@contextmanager
+def atomic_directory(destination: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``destination``; move it into place when the block succeeds.
+
+    ``destination`` must not exist or be empty unless ``overwrite``; with ``overwrite`` the old folder is
+    removed only after the new one is complete. On any exception the staging folder is removed and
+    ``destination`` is untouched.
+    """
+    destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise ElastographyInputError("output path exists and is not a folder", destination)
+    if destination.exists() and any(destination.iterdir()) and not overwrite:
+        raise ElastographyInputError("output folder exists and is not empty (use overwrite)", destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
+    try:
+        yield staging
+        if destination.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+            os.replace(destination, old / "previous")
+            os.replace(staging, destination)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, destination)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bundle.errors import ElastographyInputError
+from bundle.io.atomic import atomic_directory
 from bundle.io.nifti import write_nifti
 from bundle.simulation.phantom import PhantomConfig, random_case, simulate_sequence
 
@@ -134,32 +134,18 @@ def write_dataset(
     spec = spec or DatasetSpec()
     config = config or PhantomConfig()
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise ElastographyInputError("output folder exists and is not empty (use overwrite)", output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    with atomic_directory(output_dir, overwrite=overwrite) as staging:
         seeds = np.random.SeedSequence(spec.seed).spawn(spec.num_sequences)
         jobs = [(i, seeds[i], config, spec, staging) for i in range(spec.num_sequences)]
         workers = max(1, min(workers or os.cpu_count() or 1, spec.num_sequences))
         start = time.perf_counter()
-        bar = tqdm(total=len(jobs), desc="simulating", unit="seq", disable=not progress)
-        if workers == 1:
-            entries = []
-            for job in jobs:
-                entries.append(_simulate_case(job))
-                bar.update()
-        else:
-            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            with ctx.Pool(workers) as pool:
-                entries = []
-                for entry in pool.imap(_simulate_case, jobs):
-                    entries.append(entry)
-                    bar.update()
-        bar.close()
+        with tqdm(total=len(jobs), desc="simulating", unit="seq", disable=not progress) as bar:
+            if workers == 1:
+                entries = [_simulate_case(job) for job in jobs if not bar.update()]
+            else:
+                ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+                with ctx.Pool(workers) as pool:
+                    entries = [entry for entry in pool.imap(_simulate_case, jobs) if not bar.update()]
         n_train, n_val, _ = split_counts(spec.num_sequences, spec.split)
         datalist = {
             "description": "simulated quasi-static compression sequences (bundle.simulation)",
@@ -171,14 +157,4 @@ def write_dataset(
             "test": entries[n_train + n_val :],
         }
         (staging / DATALIST_NAME).write_text(json.dumps(datalist, indent=1))
-        if output_dir.exists():
-            old = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
-            os.replace(output_dir, old)
-            os.replace(staging, output_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return output_dir / DATALIST_NAME

@@ -1,0 +1,68 @@
+"""Strain-map panels: B-mode | ground-truth strain | each estimate, on one colour scale, axes in mm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.signal import hilbert  # noqa: E402
+
+from bundle.io.atomic import atomic_path  # noqa: E402
+
+__all__ = ["bmode_db", "save_strain_panel"]
+
+
+def bmode_db(rf: np.ndarray, dynamic_range_db: float = 50.0) -> np.ndarray:
+    """Log-compressed envelope ``(H, W)`` in dB relative to its maximum, clipped at -dynamic_range_db."""
+    envelope = np.abs(hilbert(rf.astype(np.float64), axis=0))
+    db = 20.0 * np.log10(envelope / envelope.max() + 1e-12)
+    return np.clip(db, -dynamic_range_db, 0.0)
+
+
+def save_strain_panel(
+    path: str | Path,
+    pre_rf: np.ndarray,
+    strains: dict[str, np.ndarray],
+    spacing_mm: tuple[float, float],
+    title: str = "",
+    outlines: list[tuple[tuple[float, float], float]] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write a PNG: B-mode of ``pre_rf`` then one |strain| map per entry of ``strains`` (in %).
+
+    Args:
+        path: PNG to write (atomically).
+        pre_rf: ``(H, W)`` pre-compression RF.
+        strains: name -> ``(H, W)`` axial strain (fraction); the first is used to fix the colour scale.
+        spacing_mm: (axial, lateral) spacing.
+        title: figure title.
+        outlines: circles ((depth, lateral), radius) in mm drawn on the strain maps (e.g. the regions).
+    """
+    h, w = pre_rf.shape
+    extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
+    first = np.abs(next(iter(strains.values()))) * 100.0
+    vmax = float(np.percentile(first, 99)) or 1.0
+    n = 1 + len(strains)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 0.8, 3.6), constrained_layout=True)
+    axes[0].imshow(bmode_db(pre_rf), cmap="gray", extent=extent, aspect="equal")
+    axes[0].set_title("B-mode (50 dB)")
+    axes[0].set_ylabel("depth (mm)")
+    image = None
+    for ax, (name, strain) in zip(axes[1:], strains.items()):
+        image = ax.imshow(np.abs(strain) * 100.0, cmap="viridis", vmin=0.0, vmax=vmax, extent=extent, aspect="equal")
+        ax.set_title(name)
+        for (cz, cx), radius in outlines or []:
+            ax.add_patch(plt.Circle((cx, cz), radius, fill=False, color="w", lw=0.8, ls="--"))
+    for ax in axes:
+        ax.set_xlabel("lateral (mm)")
+    fig.colorbar(image, ax=axes[1:], shrink=0.8, label="|axial strain| (%)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

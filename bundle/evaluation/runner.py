@@ -1,0 +1,220 @@
+"""Run registered estimators on a datalist split and write per-frame and summary metrics, figures, a table.
+
+Outputs in ``output_dir`` (built in a staging folder, moved into place when complete)::
+
+    per_frame.csv   one row per (case, post frame, estimator): every metric + seconds per frame pair
+    summary.csv     one row per estimator: mean of each metric over all frames (NaN ignored)
+    results.json    the above plus the regions (mm) used for every case, estimator parameters, definitions
+    table.txt       the printed summary table
+    figures/        <case>.png: B-mode | ground truth | each estimate (middle post frame)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bundle.estimator import DisplacementEstimator, create_estimator
+from bundle.evaluation.cases import Case, load_case, load_datalist
+from bundle.evaluation.figures import save_strain_panel
+from bundle.io.atomic import atomic_directory
+from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
+
+__all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table"]
+
+#: columns of the printed table: (metric key, header, format)
+TABLE_COLUMNS = (
+    ("snr_t", "SNRt", "{:.2f}"),
+    ("snr_b", "SNRb", "{:.2f}"),
+    ("snr_e", "SNRe", "{:.2f}"),
+    ("cnr", "CNR(root)", "{:.2f}"),
+    ("cnr_e", "CNRe(no root)", "{:.2f}"),
+    ("strain_nrmse", "strain NRMSE", "{:.3f}"),
+    ("disp_rmse_axial_um", "RMSE ax (um)", "{:.2f}"),
+    ("disp_rmse_lateral_um", "RMSE lat (um)", "{:.1f}"),
+    ("strain_ratio_error", "SR error", "{:.3f}"),
+    ("warped_ncc", "warped NCC", "{:.3f}"),
+    ("seconds_per_pair", "s/pair", "{:.2f}"),
+)
+
+
+@dataclass
+class EvaluationResult:
+    """Rows (one per case x frame x estimator), the per-estimator summary, and where they were written."""
+
+    rows: list[dict]
+    summary: dict[str, dict[str, float]]
+    regions: dict[str, dict] = field(default_factory=dict)
+    output_dir: Path | None = None
+
+    def table(self) -> str:
+        return format_table(self.summary)
+
+
+def _as_estimators(estimators) -> dict[str, DisplacementEstimator]:
+    if isinstance(estimators, str):
+        estimators = [estimators]
+    if isinstance(estimators, Mapping):
+        return {name: create_estimator(name) if est is None else est for name, est in estimators.items()}
+    out = {}
+    for est in estimators:
+        est = create_estimator(est) if isinstance(est, str) else est
+        out[est.name] = est
+    return out
+
+
+def _regions_for(case: Case, region_kwargs: dict):
+    shape, spacing = case.frames.shape, case.frames.acquisition.spacing_mm
+    if "phantom" in case.sidecar or "inclusion" in case.sidecar:
+        return regions_from_sidecar(case.sidecar, shape, spacing, **region_kwargs)
+    return phantom_regions(shape, spacing, None, **region_kwargs)  # no description: a central uniform window
+
+
+def evaluate_case(case: Case, estimators: Mapping[str, DisplacementEstimator], region_kwargs: dict | None = None):
+    """Metrics rows, the regions used, and the estimated strain maps of one case."""
+    regions = _regions_for(case, region_kwargs or {})
+    acq = case.frames.acquisition
+    pre, posts = case.frames.pre, case.frames.posts
+    rows, maps = [], {}
+    for name, estimator in estimators.items():
+        start = time.perf_counter()
+        displacement = estimator.estimate(pre, posts, acq)
+        strain = estimator.strain(displacement, acq)
+        seconds = (time.perf_counter() - start) / posts.shape[0]
+        maps[name] = strain
+        for k in range(posts.shape[0]):
+            metrics = frame_metrics(
+                strain[k],
+                regions,
+                strain_true=None if case.strain is None else case.strain[k],
+                displacement_est_mm=displacement[k],
+                displacement_true_mm=None if case.displacement_mm is None else case.displacement_mm[k],
+                pre=pre,
+                post=posts[k],
+                spacing_mm=acq.spacing_mm,
+            )
+            rows.append(
+                {
+                    "case": case.name,
+                    "frame": k + 1,
+                    "applied_strain": case.applied_strains[k],
+                    "estimator": name,
+                    **metrics,
+                    "seconds_per_pair": seconds,
+                }
+            )
+    return rows, regions, maps
+
+
+def _summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
+    summary: dict[str, dict[str, float]] = {}
+    keys = [*METRIC_DESCRIPTIONS, "seconds_per_pair"]
+    for name in dict.fromkeys(r["estimator"] for r in rows):
+        mine = [r for r in rows if r["estimator"] == name]
+        entry: dict[str, float] = {"frames": len(mine)}
+        for key in keys:
+            values = np.array([r[key] for r in mine], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            entry[key] = float(finite.mean()) if finite.size else math.nan
+        summary[name] = entry
+    return summary
+
+
+def format_table(summary: Mapping[str, Mapping[str, float]]) -> str:
+    """Fixed-width text table: one row per estimator, the columns of ``TABLE_COLUMNS`` (means over frames)."""
+    headers = ["estimator", "frames", *(h for _, h, _ in TABLE_COLUMNS)]
+    lines = []
+    for name, entry in summary.items():
+        cells = [name, str(int(entry["frames"]))]
+        cells += ["n/a" if not math.isfinite(entry[k]) else fmt.format(entry[k]) for k, _, fmt in TABLE_COLUMNS]
+        lines.append(cells)
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(headers)]
+    out = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
+    out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in lines]
+    out.append("means over frames; linear SNR/CNR of |strain|; CNR = root form, CNRe = no-root form (metrics.md)")
+    return "\n".join(out)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _outlines(case: Case) -> list:
+    inc = (case.sidecar.get("phantom") or {}).get("inclusion")
+    return [] if not inc else [(tuple(inc["center_mm"]), float(inc["radius_mm"]))]
+
+
+def evaluate_datalist(
+    datalist: str | Path,
+    estimators: Iterable | Mapping,
+    split: str = "test",
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    figures: bool = True,
+    max_cases: int | None = None,
+    region_kwargs: dict | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``estimators`` (names, instances, or name -> instance) on one split of ``datalist``.
+
+    Without ``output_dir`` nothing is written and the result is only returned.
+    """
+    entries, base = load_datalist(datalist, split)
+    entries = entries[:max_cases] if max_cases else entries
+    estimators = _as_estimators(estimators)
+    if output_dir is None:
+        return _run(entries, base, estimators, None, figures=False, region_kwargs=region_kwargs, progress=progress)
+    output_dir = Path(output_dir)
+    with atomic_directory(output_dir, overwrite=overwrite) as staging:
+        result = _run(entries, base, estimators, staging, figures, region_kwargs, progress)
+        meta = {
+            "datalist": str(Path(datalist).resolve()),
+            "split": split,
+            "estimators": {n: {k: v for k, v in vars(e).items() if not k.startswith("_")} for n, e in estimators.items()},
+            "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
+            "metric_definitions": METRIC_DESCRIPTIONS,
+        }
+        payload = {**meta, "summary": result.summary, "regions": result.regions, "rows": result.rows}
+        (staging / "results.json").write_text(json.dumps(payload, indent=1, default=str))
+        _write_csv(staging / "per_frame.csv", result.rows)
+        _write_csv(staging / "summary.csv", [{"estimator": n, **s} for n, s in result.summary.items()])
+        (staging / "table.txt").write_text(result.table() + "\n")
+    result.output_dir = output_dir
+    return result
+
+
+def _run(entries, base, estimators, staging, figures, region_kwargs, progress) -> EvaluationResult:
+    rows: list[dict] = []
+    regions_used: dict[str, dict] = {}
+    for entry in tqdm(entries, desc="evaluating", unit="case", disable=not progress):
+        case = load_case(entry, base)
+        case_rows, regions, maps = evaluate_case(case, estimators, region_kwargs)
+        rows += case_rows
+        regions_used[case.name] = regions.to_dict()
+        if figures and staging is not None:
+            k = case.frames.posts.shape[0] // 2
+            panels = {} if case.strain is None else {"ground truth": case.strain[k]}
+            panels.update({name: strain[k] for name, strain in maps.items()})
+            level = case.applied_strains[k]
+            title = f"{case.name}, post frame {k + 1}" + (f", {100 * level:.2f} % compression" if level else "")
+            save_strain_panel(
+                staging / "figures" / f"{case.name}.png",
+                case.frames.pre,
+                panels,
+                case.frames.acquisition.spacing_mm,
+                title=title,
+                outlines=_outlines(case),
+            )
+    return EvaluationResult(rows, _summarise(rows), regions_used)
