@@ -3,10 +3,10 @@
 Algorithm (per pre/post pair; every length is given in physical units and converted with the
 :class:`~bundle.acquisition.Acquisition`):
 
-1. **Windows.** The pre frame is cut into 2-D kernels of ``window_mm`` axially (default 1.8 mm, about
-   6 wavelengths at 5 MHz; 94 samples at fs = 40 MHz, c = 1540 m/s) by ``window_lines`` lines laterally
-   (default 3, odd), centred on every RF line and on window rows ``step_mm`` apart (default 0.5 mm, i.e.
-   ~72 % overlap). Window rows lie wholly inside the frame; the post frame is zero padded axially and
+1. **Windows.** The pre frame is cut into 2-D kernels of ``window_mm`` axially (default 1.5 mm, about
+   5 wavelengths at 5 MHz; 78 samples at fs = 40 MHz, c = 1540 m/s) by ``window_lines`` lines laterally
+   (default 3, odd), centred on every RF line and on window rows ``step_mm`` apart (default 0.375 mm, i.e.
+   75 % overlap). Window rows lie wholly inside the frame; the post frame is zero padded axially and
    mirrored laterally, so a lag that leaves it just correlates worse.
 2. **Similarity.** Pearson NCC of the pre kernel with the post kernel displaced by an integer lag
    ``(d, l)`` (samples, lines): ``sum (p - mean p)(q - mean q) / sqrt(sum (p - mean p)^2 sum (q - mean q)^2)``.
@@ -22,18 +22,24 @@ Algorithm (per pre/post pair; every length is given in physical units and conver
 4. **Sub-sample peak.** Axially a cosine fit (default; unbiased for a band-pass RF correlation) or a parabolic
    fit on ``R(-1), R(0), R(+1)`` around the integer peak:
    cosine ``w = acos((a + c) / 2b)``, ``theta = atan((a - c) / (2 b sin w))``, ``delta = -theta / w``;
-   parabolic ``delta = 0.5 (c - a) / (2b - a - c)``. Laterally a parabolic fit at the best axial lag.
-   Where the cosine fit is undefined (``(a + c) / 2b`` outside (-1, 1)) the parabolic value is used.
+   parabolic ``delta = 0.5 (c - a) / (2b - a - c)``. Where the cosine fit is undefined
+   (``(a + c) / 2b`` outside (-1, 1)) the parabolic value is used. Laterally a parabolic fit on the axial
+   ridge (each of the lateral lags ``l - 1, l, l + 1`` at its own interpolated axial peak height), which is
+   not biased by tilted speckle; the axial triplet is first interpolated (quadratically, across the three
+   lateral lags) to that sub-line lateral position, so a sub-line lateral shift does not bias the axial
+   estimate (known shift of (3.7 samples, 0.4 lines): axial rms error 0.07 -> 0.016 samples).
 5. **Full grid.** Window-centre estimates are interpolated to every sample of each line with a cubic
    spline; above the first and below the last window centre the displacement is extended linearly with the
    least-squares slope of the nearest ``window_mm`` of estimates. Lags are converted to mm
    (axial spacing c / 2 fs, line pitch).
 
 Strain: :meth:`DisplacementEstimator.strain` uses a least-squares kernel of ``strain_kernel_mm``
-(default 2.5 mm, roughly five window steps: enough to bring the strain noise of 1 % compression well below
-the signal while resolving a 4-5 mm lesion).
+(default 2.5 mm, about 6-7 window steps: strain SNRe ~12 at 1 % compression and 30 dB SNR in the
+convolution phantoms of :mod:`bundle.simulation`, while a 4-5 mm lesion keeps its contrast).
 
-Parameters and typical cost: a 2048 x 128 pair takes well under a second on one CPU core with the defaults.
+Operating range: axial strain up to ~3 % (decorrelation of 1.5 mm windows makes peak hopping appear beyond
+~5 %); lateral displacement up to ``lateral_search_lines + 1`` lines at the shallowest row, then tracked.
+Cost: a 2048 x 128 pair takes ~0.6 s on one CPU core with the defaults, a 1024 x 96 pair ~0.25 s.
 """
 
 from __future__ import annotations
@@ -128,7 +134,9 @@ class NCCEstimator(DisplacementEstimator):
         if int(seed_median_lines) != seed_median_lines or seed_median_lines < 1 or seed_median_lines % 2 == 0:
             raise ElastographyInputError(f"seed_median_lines must be a positive odd integer, got {seed_median_lines!r}")
         if int(lateral_search_lines) != lateral_search_lines or lateral_search_lines < 0:
-            raise ElastographyInputError(f"lateral_search_lines must be a non-negative integer, got {lateral_search_lines!r}")
+            raise ElastographyInputError(
+                f"lateral_search_lines must be a non-negative integer, got {lateral_search_lines!r}"
+            )
         if subsample not in ("cosine", "parabolic"):
             raise ElastographyInputError(f"subsample must be 'cosine' or 'parabolic', got {subsample!r}")
         self.window_mm = float(window_mm)
@@ -215,10 +223,9 @@ class NCCEstimator(DisplacementEstimator):
         return axial, lateral, peak
 
     def _seeds(self, axial: np.ndarray, lateral: np.ndarray, max_lag: int, lat_max: int):
-        size = min(self.seed_median_lines, axial.size if axial.size % 2 else axial.size - 1)
-        size = max(size, 1)
-        ax = median_filter(axial, size=size, mode="nearest")
-        la = median_filter(lateral, size=size, mode="nearest")
+        """Integer seeds per line: median over ``seed_median_lines`` neighbouring lines, rounded and clamped."""
+        ax = median_filter(axial, size=self.seed_median_lines, mode="nearest")
+        la = median_filter(lateral, size=self.seed_median_lines, mode="nearest")
         ax = np.clip(np.rint(ax), -max_lag, max_lag).astype(np.int64)
         la = np.clip(np.rint(la), -lat_max, lat_max).astype(np.int64)
         return ax, la
@@ -231,7 +238,6 @@ class NCCEstimator(DisplacementEstimator):
         k = 2 * kh + 1
         n = float(m * k)
         nd = 2 * ax_half + 3
-        nl = 2 * la_half + 3
         j = np.arange(w)
 
         # pre kernels (W, K, M), zero mean
@@ -269,7 +275,9 @@ class NCCEstimator(DisplacementEstimator):
         b = ncc[j, li, di]
         # lateral: parabolic fit on the axial ridge, i.e. on each lateral lag's correlation at its own
         # (interpolated) axial peak, so that tilted speckle does not bias it
-        near = ncc[j[:, None, None], li[:, None, None] + _OFFSETS[None, :, None], di[:, None, None] + _OFFSETS[None, None, :]]
+        near = ncc[  # (W, 3 lateral, 3 axial) around the integer peak
+            j[:, None, None], li[:, None, None] + _OFFSETS[None, :, None], di[:, None, None] + _OFFSETS[None, None, :]
+        ]
         ridge = _parabolic_peak_value(near[..., 0], near[..., 1], near[..., 2])  # (W, 3) over lateral offsets
         la_frac = subsample_peak(ridge[:, 0], ridge[:, 1], ridge[:, 2], "parabolic")
         # axial: the three axial lags interpolated (quadratically) to the sub-line lateral peak

@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,18 +135,22 @@ def write_dataset(
     spec = spec or DatasetSpec()
     config = config or PhantomConfig()
     output_dir = Path(output_dir)
-    with atomic_directory(output_dir, overwrite=overwrite) as staging:
+    with atomic_directory(output_dir, overwrite=overwrite) as staging, ExitStack() as stack:
         seeds = np.random.SeedSequence(spec.seed).spawn(spec.num_sequences)
         jobs = [(i, seeds[i], config, spec, staging) for i in range(spec.num_sequences)]
         workers = max(1, min(workers or os.cpu_count() or 1, spec.num_sequences))
         start = time.perf_counter()
+        entries = []
         with tqdm(total=len(jobs), desc="simulating", unit="seq", disable=not progress) as bar:
             if workers == 1:
-                entries = [_simulate_case(job) for job in jobs if not bar.update()]
+                results = map(_simulate_case, jobs)
             else:
                 ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-                with ctx.Pool(workers) as pool:
-                    entries = [entry for entry in pool.imap(_simulate_case, jobs) if not bar.update()]
+                pool = stack.enter_context(ctx.Pool(workers))
+                results = pool.imap(_simulate_case, jobs)
+            for entry in results:
+                entries.append(entry)
+                bar.update()
         n_train, n_val, _ = split_counts(spec.num_sequences, spec.split)
         datalist = {
             "description": "simulated quasi-static compression sequences (bundle.simulation)",

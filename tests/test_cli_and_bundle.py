@@ -1,0 +1,61 @@
+"""Command-line entry points and MONAI bundle configs, run as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT.parent / "shared" / "reference" / "monai_meta_schema_20240725.json"
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_simulate_then_evaluate_scripts(tmp_path):
+    data = tmp_path / "data"
+    r = _run("scripts/simulate.py", "--output", data, "--num-sequences", "3", "--post-frames", "1",
+             "--height", "768", "--width", "80", "--lesion-probability", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = _run("scripts/evaluate.py", "--datalist", data / "datalist.json", "--output", tmp_path / "eval",
+             "--no-progress", "--no-figures")
+    assert r.returncode == 0, r.stderr
+    assert "ncc" in r.stdout and "SNRe" in r.stdout
+    # a second run refuses to overwrite, exits non-zero, says why, keeps the first results
+    before = (tmp_path / "eval" / "summary.csv").read_text()
+    r = _run("scripts/evaluate.py", "--datalist", data / "datalist.json", "--output", tmp_path / "eval", "--no-progress")
+    assert r.returncode == 2 and "not empty" in r.stderr
+    assert (tmp_path / "eval" / "summary.csv").read_text() == before
+
+
+def test_scripts_report_bad_input_with_the_file_name(tmp_path):
+    r = _run("scripts/evaluate.py", "--datalist", tmp_path / "missing.json")
+    assert r.returncode == 2 and "missing.json: datalist not found" in r.stderr
+    r = _run("scripts/simulate.py", "--output", tmp_path / "x", "--min-strain", "0.05", "--max-strain", "0.01")
+    assert r.returncode == 2 and "strain range" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.skipif(not SCHEMA.is_file(), reason="shared/reference schema copy not present")
+def test_metadata_is_valid_offline():
+    r = _run("-m", "monai.bundle", "verify_metadata", "--meta_file", "configs/metadata.json", "--filepath", SCHEMA)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "metadata is verified with no error" in (r.stdout + r.stderr)
+
+
+def test_bundle_configs_simulate_and_evaluate(tmp_path):
+    r = _run("-m", "monai.bundle", "run", "--config_file", "configs/simulate.json", "--dataset_dir", tmp_path / "d",
+             "--spec#num_sequences", "2", "--spec#num_post_frames", "1", "--spec#split", "[0.5,0,0.5]",
+             "--phantom#shape", "[768,80]", "--workers", "1")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    datalist = json.loads((tmp_path / "d" / "datalist.json").read_text())
+    assert len(datalist["training"]) == 1 and len(datalist["test"]) == 1
+    r = _run("-m", "monai.bundle", "run", "--config_file", "configs/evaluate.json", "--dataset_dir", tmp_path / "d",
+             "--output_dir", tmp_path / "e", "--figures", "false")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "CNRe(no root)" in r.stdout and (tmp_path / "e" / "results.json").is_file()
