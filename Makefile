@@ -24,6 +24,7 @@ demo: $(STAMP)
 		--output $(DEMO_DIR)/evaluation --overwrite
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check bundle scripts tests
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

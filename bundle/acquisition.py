@@ -72,11 +72,16 @@ class Acquisition:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> Acquisition:
-        """Build from a mapping (e.g. a JSON sidecar); unknown keys are ignored, missing required keys raise."""
+        """Build from a mapping (e.g. a JSON sidecar); unknown keys are ignored, missing required keys raise.
+
+        Required: sampling and centre frequency and the line pitch (without them no spacing in mm exists).
+        Speed of sound defaults to 1540 m/s, the value scanners assume; fractional bandwidth to 0.7 (used only
+        by the simulator and the theoretical bounds).
+        """
         if not isinstance(data, dict):
             raise ElastographyInputError("acquisition must be a JSON object", source)
         names = {f.name for f in fields(cls)}
-        required = {"sampling_frequency_hz", "center_frequency_hz"}
+        required = {"sampling_frequency_hz", "center_frequency_hz", "line_pitch_mm"}
         missing = sorted(required - data.keys())
         if missing:
             raise ElastographyInputError(f"acquisition is missing required field(s): {', '.join(missing)}", source)

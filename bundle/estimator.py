@@ -43,14 +43,16 @@ class DisplacementEstimator(ABC):
     def estimate(self, pre, posts, acquisition: Acquisition) -> np.ndarray:
         """Displacement ``(T, 2, H, W)`` in mm of each post frame relative to ``pre`` (see module docstring)."""
         if not isinstance(acquisition, Acquisition):
-            raise ElastographyInputError(f"acquisition must be an Acquisition record, got {type(acquisition).__name__}")
+            kind = type(acquisition).__name__
+            raise ElastographyInputError(f"acquisition must be an Acquisition record, got {kind}")
         pre, posts = check_pair(pre, posts)
         scale_ref = pre
         pre, posts = normalize_rf(pre, scale_ref), normalize_rf(posts, scale_ref)
         displacement_mm = np.asarray(self._estimate(pre, posts, acquisition), dtype=np.float32)
         expected = (posts.shape[0], 2, *pre.shape)
         if displacement_mm.shape != expected:
-            raise RuntimeError(f"{self.name} returned displacement of shape {displacement_mm.shape}, expected {expected}")
+            shape = displacement_mm.shape
+            raise RuntimeError(f"{self.name} returned displacement of shape {shape}, expected {expected}")
         if not np.isfinite(displacement_mm).all():
             raise RuntimeError(f"{self.name} returned non-finite displacement")
         return displacement_mm

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=a.seed,
         compress=a.compress,
     )
-    datalist = write_dataset(a.output, spec, config, workers=a.workers, overwrite=a.overwrite, progress=not a.no_progress)
+    datalist = write_dataset(
+        a.output, spec, config, workers=a.workers, overwrite=a.overwrite, progress=not a.no_progress
+    )
     print(f"wrote {spec.num_sequences} sequences; datalist: {datalist}")
     return 0
 

@@ -19,16 +19,37 @@ def _run(*args, cwd=ROOT):
 
 def test_simulate_then_evaluate_scripts(tmp_path):
     data = tmp_path / "data"
-    r = _run("scripts/simulate.py", "--output", data, "--num-sequences", "3", "--post-frames", "1",
-             "--height", "768", "--width", "80", "--lesion-probability", "1", "--no-progress")
+    r = _run(
+        "scripts/simulate.py",
+        "--output",
+        data,
+        "--num-sequences",
+        "3",
+        "--post-frames",
+        "1",
+        "--height",
+        "768",
+        "--width",
+        "80",
+        "--lesion-probability",
+        "1",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
-    r = _run("scripts/evaluate.py", "--datalist", data / "datalist.json", "--output", tmp_path / "eval",
-             "--no-progress", "--no-figures")
+    r = _run(
+        "scripts/evaluate.py",
+        "--datalist",
+        data / "datalist.json",
+        "--output",
+        tmp_path / "eval",
+        "--no-progress",
+        "--no-figures",
+    )
     assert r.returncode == 0, r.stderr
     assert "ncc" in r.stdout and "SNRe" in r.stdout
     # a second run refuses to overwrite, exits non-zero, says why, keeps the first results
     before = (tmp_path / "eval" / "summary.csv").read_text()
-    r = _run("scripts/evaluate.py", "--datalist", data / "datalist.json", "--output", tmp_path / "eval", "--no-progress")
+    r = _run("scripts/evaluate.py", "--datalist", data / "datalist.json", "--output", tmp_path / "eval")
     assert r.returncode == 2 and "not empty" in r.stderr
     assert (tmp_path / "eval" / "summary.csv").read_text() == before
 
@@ -49,13 +70,40 @@ def test_metadata_is_valid_offline():
 
 
 def test_bundle_configs_simulate_and_evaluate(tmp_path):
-    r = _run("-m", "monai.bundle", "run", "--config_file", "configs/simulate.json", "--dataset_dir", tmp_path / "d",
-             "--spec#num_sequences", "2", "--spec#num_post_frames", "1", "--spec#split", "[0.5,0,0.5]",
-             "--phantom#shape", "[768,80]", "--workers", "1")
+    r = _run(
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/simulate.json",
+        "--dataset_dir",
+        tmp_path / "d",
+        "--spec#num_sequences",
+        "2",
+        "--spec#num_post_frames",
+        "1",
+        "--spec#split",
+        "[0.5,0,0.5]",
+        "--phantom#shape",
+        "[768,80]",
+        "--workers",
+        "1",
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     datalist = json.loads((tmp_path / "d" / "datalist.json").read_text())
     assert len(datalist["training"]) == 1 and len(datalist["test"]) == 1
-    r = _run("-m", "monai.bundle", "run", "--config_file", "configs/evaluate.json", "--dataset_dir", tmp_path / "d",
-             "--output_dir", tmp_path / "e", "--figures", "false")
+    r = _run(
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/evaluate.json",
+        "--dataset_dir",
+        tmp_path / "d",
+        "--output_dir",
+        tmp_path / "e",
+        "--figures",
+        "false",
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "CNRe(no root)" in r.stdout and (tmp_path / "e" / "results.json").is_file()

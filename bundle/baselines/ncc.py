@@ -201,8 +201,15 @@ class NCCEstimator(DisplacementEstimator):
         cs1 = np.concatenate([zeros, np.cumsum(post_t, axis=1)], axis=1)
         cs2 = np.concatenate([zeros, np.cumsum(post_t**2, axis=1)], axis=1)
         ctx = {
-            "pre_p": pre_p, "post_t": post_t, "cs1": cs1, "cs2": cs2, "m": m, "kh": kh,
-            "lat_pad": lat_pad, "ax_pad": ax_pad, "w": w,
+            "pre_p": pre_p,
+            "post_t": post_t,
+            "cs1": cs1,
+            "cs2": cs2,
+            "m": m,
+            "kh": kh,
+            "lat_pad": lat_pad,
+            "ax_pad": ax_pad,
+            "w": w,
         }
 
         n_rows = starts.size

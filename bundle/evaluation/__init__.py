@@ -3,4 +3,12 @@
 from bundle.evaluation.cases import Case, load_case, load_datalist
 from bundle.evaluation.runner import EvaluationResult, evaluate_case, evaluate_datalist, format_table
 
-__all__ = ["Case", "EvaluationResult", "evaluate_case", "evaluate_datalist", "format_table", "load_case", "load_datalist"]
+__all__ = [
+    "Case",
+    "EvaluationResult",
+    "evaluate_case",
+    "evaluate_datalist",
+    "format_table",
+    "load_case",
+    "load_datalist",
+]

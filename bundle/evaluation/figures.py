@@ -52,7 +52,7 @@ def save_strain_panel(
     axes[0].set_title("B-mode (50 dB)")
     axes[0].set_ylabel("depth (mm)")
     image = None
-    for ax, (name, strain) in zip(axes[1:], strains.items()):
+    for ax, (name, strain) in zip(axes[1:], strains.items(), strict=True):
         image = ax.imshow(np.abs(strain) * 100.0, cmap="viridis", vmin=0.0, vmax=vmax, extent=extent, aspect="equal")
         ax.set_title(name)
         for (cz, cx), radius in outlines or []:

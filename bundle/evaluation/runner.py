@@ -138,8 +138,8 @@ def format_table(summary: Mapping[str, Mapping[str, float]]) -> str:
         cells += ["n/a" if not math.isfinite(entry[k]) else fmt.format(entry[k]) for k, _, fmt in TABLE_COLUMNS]
         lines.append(cells)
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(headers)]
-    out = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
-    out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in lines]
+    out = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
     out.append("means over frames; linear SNR/CNR of |strain|; CNR = root form, CNRe = no-root form (metrics.md)")
     return "\n".join(out)
 
@@ -149,6 +149,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _parameters(estimator: DisplacementEstimator) -> dict:
+    """Public attributes of an estimator (its constructor arguments, as written into results.json)."""
+    return {k: v for k, v in vars(estimator).items() if not k.startswith("_")}
 
 
 def _outlines(case: Case) -> list:
@@ -182,8 +187,12 @@ def evaluate_datalist(
         meta = {
             "datalist": str(Path(datalist).resolve()),
             "split": split,
-            "estimators": {n: {k: v for k, v in vars(e).items() if not k.startswith("_")} for n, e in estimators.items()},
-            "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
+            "estimators": {n: _parameters(e) for n, e in estimators.items()},
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "python": platform.python_version(),
+            },
             "metric_definitions": METRIC_DESCRIPTIONS,
         }
         payload = {**meta, "summary": result.summary, "regions": result.regions, "rows": result.rows}

@@ -61,7 +61,8 @@ def check_rf(rf, source: str | Path | None = None, ndim: int | tuple[int, ...] =
     arr = np.asarray(rf)
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in allowed:
-        raise ElastographyInputError(f"RF must have {' or '.join(map(str, allowed))} dimensions, got shape {arr.shape}", source)
+        dims = " or ".join(map(str, allowed))
+        raise ElastographyInputError(f"RF must have {dims} dimensions, got shape {arr.shape}", source)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ElastographyInputError(f"RF must be real numbers, got dtype {arr.dtype}", source)
     h, w = arr.shape[-2:]

@@ -82,7 +82,8 @@ def read_rf_nifti(path: str | Path, sidecar: str | Path | None = None) -> RFFram
     expected = acquisition.spacing_mm
     if not np.allclose(spacing, expected, rtol=SPACING_RTOL):
         raise ElastographyInputError(
-            f"header spacing {spacing} mm disagrees with the sidecar's acquisition {tuple(round(s, 6) for s in expected)} mm",
+            f"header spacing {spacing} mm disagrees with the sidecar's acquisition "
+            f"{tuple(round(s, 6) for s in expected)} mm",
             path,
         )
     return RFFrames(np.moveaxis(data, 2, 0), acquisition, source=path)

@@ -104,7 +104,11 @@ def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, Datase
     sidecar = {
         "acquisition": config.acquisition.to_dict(),
         "phantom": seq.description(),
-        "simulation": {**config.to_dict(), "seed_entropy": str(seed_seq.entropy), "spawn_key": list(seed_seq.spawn_key)},
+        "simulation": {
+            **config.to_dict(),
+            "seed_entropy": str(seed_seq.entropy),
+            "spawn_key": list(seed_seq.spawn_key),
+        },
         "frames": "frame 0 before compression; frame k >= 1 at applied_strains[k - 1]",
         "ground_truth_grid": "displacement and strain are given on the pre-frame pixel grid",
     }
@@ -145,7 +149,9 @@ def write_dataset(
             if workers == 1:
                 results = map(_simulate_case, jobs)
             else:
-                ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+                # fork: workers inherit the imported modules, no re-import per process
+                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+                ctx = multiprocessing.get_context(method)
                 pool = stack.enter_context(ctx.Pool(workers))
                 results = pool.imap(_simulate_case, jobs)
             for entry in results:

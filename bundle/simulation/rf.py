@@ -147,7 +147,9 @@ def render_rf(
     return full[pa + ka : pa + ka + h, pl : pl + w].astype(np.float32)
 
 
-def add_noise(rf: np.ndarray, snr_db: float, rng: np.random.Generator, reference_rms: float | None = None) -> np.ndarray:
+def add_noise(
+    rf: np.ndarray, snr_db: float, rng: np.random.Generator, reference_rms: float | None = None
+) -> np.ndarray:
     """Add white Gaussian electronic noise with ``rms(reference) / rms(noise) = 10^(snr_db / 20)``.
 
     ``reference_rms`` defaults to the RMS of ``rf``; pass the pre frame's so that a sequence shares one noise

@@ -175,8 +175,14 @@ def test_nan_raises():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"window_mm": 0}, {"window_lines": 2}, {"subsample": "sinc"}, {"step_mm": float("nan")},
-     {"lateral_search_lines": -1}, {"seed_median_lines": 4}],
+    [
+        {"window_mm": 0},
+        {"window_lines": 2},
+        {"subsample": "sinc"},
+        {"step_mm": float("nan")},
+        {"lateral_search_lines": -1},
+        {"seed_median_lines": 4},
+    ],
 )
 def test_bad_parameters_raise(kwargs):
     with pytest.raises(ElastographyInputError):

@@ -108,3 +108,13 @@ def test_acquisition_validation(tmp_path):
     acq = Acquisition(40e6, 5e6)
     assert acq.axial_spacing_mm == pytest.approx(0.01925)
     assert Acquisition.from_dict(acq.to_dict()) == acq
+
+
+def test_sidecar_without_line_pitch_has_no_spacing(tmp_path, acquisition):
+    path = _write_case(tmp_path, acquisition)
+    fields = acquisition.to_dict()
+    del fields["line_pitch_mm"]
+    (tmp_path / "case_rf.json").write_text(json.dumps({"acquisition": fields}))
+    message = r"case_rf\.json: acquisition is missing required field\(s\): line_pitch_mm"
+    with pytest.raises(ElastographyInputError, match=message):
+        read_rf_nifti(path)

@@ -12,7 +12,7 @@ def _direct(z, x, a, psf, shape):
     """Reference: evaluate every scatterer's PSF at every pixel (slow, obviously right)."""
     i, j = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     out = np.zeros(shape)
-    for zk, xk, ak in zip(z, x, a):
+    for zk, xk, ak in zip(z, x, a, strict=True):
         dz = i - zk
         pulse = np.exp(-0.5 * (dz / psf.sigma_samples) ** 2) * np.cos(2 * np.pi * psf.cycles_per_sample * dz)
         beam = np.exp(-0.5 * ((j - xk) / psf.sigma_lines) ** 2)
