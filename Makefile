@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
-DEMO_SEQUENCES ?= 8
+DEMO_SEQUENCES ?= 12
 
 .PHONY: demo test lint bench-sim clean-demo
 
