@@ -96,3 +96,4 @@ def create_estimator(name: str, **kwargs: Any) -> DisplacementEstimator:
 def _load_builtin() -> None:
     # importing registers them; done lazily so that `bundle.estimator` has no import cycle with them
     import bundle.baselines  # noqa: F401
+    import bundle.networks.estimator  # noqa: F401

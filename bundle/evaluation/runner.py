@@ -152,8 +152,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _parameters(estimator: DisplacementEstimator) -> dict:
-    """Public attributes of an estimator (its constructor arguments, as written into results.json)."""
-    return {k: v for k, v in vars(estimator).items() if not k.startswith("_")}
+    """Public plain-valued attributes of an estimator (its settings, as written into results.json)."""
+    plain = (str, int, float, bool, type(None), list, tuple)
+    return {k: v for k, v in vars(estimator).items() if not k.startswith("_") and isinstance(v, plain)}
 
 
 def _outlines(case: Case) -> list:

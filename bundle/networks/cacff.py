@@ -22,7 +22,7 @@ class CACFF(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         groups = max(1, channels // 8)
-        layers: list[nn.Module] = [nn.Conv2d(3 * channels, channels, 1)]
+        layers = [nn.Conv2d(3 * channels, channels, 1)]
         for dilation in (1, 2, 4):
             layers += [
                 nn.Conv2d(channels, channels, (3, 3), padding=(dilation, 1), dilation=(dilation, 1)),

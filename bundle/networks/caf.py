@@ -55,8 +55,8 @@ class LocalCrossAttention(nn.Module):
         self.k = nn.Conv2d(channels, dim, 1)
         self.v = nn.Conv2d(channels, channels, 1)
         offsets = [(dz, dx) for dz in range(-self.rz, self.rz + 1) for dx in range(-self.rx, self.rx + 1)]
-        self.offsets_z: list[int] = [o[0] for o in offsets]
-        self.offsets_x: list[int] = [o[1] for o in offsets]
+        self.offsets_z = [o[0] for o in offsets]
+        self.offsets_x = [o[1] for o in offsets]
         self.register_buffer("offset_grid", torch.tensor(offsets, dtype=torch.float32).t().reshape(2, -1, 1, 1))
 
     @property
@@ -109,7 +109,7 @@ class CAFLevel(nn.Module):
         self, channels: int, coarser_channels: int, stride: tuple[int, int], radius: tuple[int, int], dim: int
     ):
         super().__init__()
-        self.stride: list[int] = [int(stride[0]), int(stride[1])]
+        self.stride = [int(stride[0]), int(stride[1])]
         self.channels = channels
         self.attention = LocalCrossAttention(channels, dim, radius)
         self.lift = nn.Conv2d(coarser_channels, channels, 1)

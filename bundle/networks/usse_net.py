@@ -58,10 +58,10 @@ class USSENet(nn.Module):
         super().__init__()
         if len(channels) != len(strides) + 1:
             raise ValueError(f"need one more channel entry than strides, got {channels} and {strides}")
-        self.total_stride: list[int] = [1, 1]
+        self.total_stride = [1, 1]
         for sz, sx in strides:
             self.total_stride = [self.total_stride[0] * int(sz), self.total_stride[1] * int(sx)]
-        self.min_size: list[int] = [4 * self.total_stride[0], 2 * self.total_stride[1]]
+        self.min_size = [4 * self.total_stride[0], 2 * self.total_stride[1]]
         self.strain_half_length = int(strain_half_length)
         self.encoder = nn.ModuleList([ConvBlock(1, channels[0], kernel=(7, 3))])
         for level, stride in enumerate(strides):
@@ -71,7 +71,7 @@ class USSENet(nn.Module):
         self.decoder = nn.ModuleList()
         for level in range(len(strides) - 1, -1, -1):
             self.decoder.append(CAFLevel(channels[level], channels[level + 1], strides[level], radius, attention_dim))
-        self.state_channels: list[int] = [channels[level] for level in range(len(strides) - 1, -1, -1)]
+        self.state_channels = [channels[level] for level in range(len(strides) - 1, -1, -1)]
 
     def _check(self, x: torch.Tensor, channels: int):
         if x.dim() != 4 or x.shape[1] != channels:

@@ -1,0 +1,93 @@
+"""The network behind the common estimator interface: RF frames + acquisition -> displacement in mm.
+
+Networks work in pixels (axial samples, lateral lines); this wrapper feeds them the pre frame and all post
+frames as one sequence, converts the output to mm with the acquisition record, and loads weights safely
+(``torch.load(weights_only=True)``; a checkpoint of another architecture is refused with the names that differ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bundle.acquisition import Acquisition
+from bundle.errors import ElastographyInputError
+from bundle.estimator import DisplacementEstimator, register_estimator
+from bundle.networks.usse_net import USSENet
+
+__all__ = ["NetworkEstimator", "load_weights", "pick_device"]
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` -> CUDA when present, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network") -> nn.Module:
+    """Load a state dict (or a dict holding one under ``key``, as MONAI's CheckpointSaver writes) into ``network``."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ElastographyInputError("checkpoint not found", path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, truncated zip, foreign objects refused by weights_only
+        raise ElastographyInputError(f"cannot read checkpoint ({type(err).__name__}: {err})", path) from None
+    if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+        state = state[key]
+    if not isinstance(state, dict):
+        raise ElastographyInputError("checkpoint holds no state dict", path)
+    own = network.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or mismatched:
+        detail = "; ".join(
+            f"{label}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
+            for label, names in (("missing", missing), ("unexpected", unexpected), ("shape differs", mismatched))
+            if names
+        )
+        raise ElastographyInputError(
+            f"checkpoint is for another architecture than {type(network).__name__} ({detail})", path
+        )
+    network.load_state_dict(state)
+    return network
+
+
+@register_estimator("usse-net")
+class NetworkEstimator(DisplacementEstimator):
+    """Displacement from a trained network.
+
+    Args:
+        checkpoint: weights file (``models/model.pt``); None keeps the network's current weights.
+        network: the module (default :class:`USSENet` with default arguments); it must provide
+            ``forward_sequence((B, 1 + T, H, W)) -> (B, T, 2, H, W)`` in pixels.
+        device: ``"cuda"``, ``"cpu"`` or None (CUDA when present).
+        strain_kernel_mm: least-squares strain kernel for :meth:`strain`.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = "models/model.pt",
+        network: nn.Module | None = None,
+        device: str | None = None,
+        strain_kernel_mm: float = 1.5,
+    ):
+        self.device = pick_device(device)
+        self.network = network if network is not None else USSENet()
+        if checkpoint is not None:
+            load_weights(self.network, checkpoint)
+        self.network = self.network.to(self.device).eval()
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.strain_kernel_mm = float(strain_kernel_mm)
+
+    def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
+        frames = torch.from_numpy(np.concatenate([pre[None], posts], axis=0)[None]).to(self.device)
+        with torch.inference_mode():
+            displacement_px = self.network.forward_sequence(frames)[0].float().cpu().numpy()  # (T, 2, H, W)
+        scale = np.array(acquisition.spacing_mm, dtype=np.float32).reshape(1, 2, 1, 1)
+        return displacement_px * scale

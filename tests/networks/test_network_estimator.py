@@ -1,0 +1,56 @@
+"""The network behind the estimator interface: units, checkpoints, wrong architectures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bundle.errors import ElastographyInputError
+from bundle.estimator import create_estimator
+from bundle.networks import USSENet
+from bundle.networks.estimator import NetworkEstimator, load_weights
+
+SMALL = {"channels": (4, 8, 8, 8), "attention_dim": 8}
+
+
+class Constant(torch.nn.Module):
+    """Predicts a constant (2, 1) pixel displacement: checks the pixel -> mm conversion."""
+
+    def forward_sequence(self, frames):
+        b, n, h, w = frames.shape
+        out = torch.zeros(b, n - 1, 2, h, w)
+        out[:, :, 0], out[:, :, 1] = 2.0, 1.0
+        return out
+
+
+def test_pixels_become_millimetres(acquisition):
+    est = NetworkEstimator(checkpoint=None, network=Constant(), device="cpu")
+    rng = np.random.default_rng(0)
+    disp = est.estimate(rng.standard_normal((64, 8)), rng.standard_normal((2, 64, 8)), acquisition)
+    assert disp.shape == (2, 2, 64, 8)
+    np.testing.assert_allclose(disp[:, 0], 2 * acquisition.axial_spacing_mm, rtol=1e-6)
+    np.testing.assert_allclose(disp[:, 1], acquisition.line_pitch_mm, rtol=1e-6)
+
+
+def test_checkpoint_roundtrip_and_registry(tmp_path, acquisition):
+    torch.manual_seed(0)
+    net = USSENet(**SMALL)
+    torch.save({"network": net.state_dict()}, tmp_path / "model.pt")
+    est = create_estimator("usse-net", checkpoint=tmp_path / "model.pt", network=USSENet(**SMALL), device="cpu")
+    rng = np.random.default_rng(1)
+    pre, post = rng.standard_normal((64, 16)), rng.standard_normal((64, 16))
+    expected = net.eval()(torch.tensor(np.stack([pre, post])[None], dtype=torch.float32))[0].detach().numpy()
+    got = est.estimate(pre, post, acquisition)[0] / np.array(acquisition.spacing_mm).reshape(2, 1, 1)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    torch.save(USSENet(**SMALL).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(ElastographyInputError, match=r"other\.pt: checkpoint is for another architecture"):
+        load_weights(USSENet(channels=(4, 8, 8, 16), attention_dim=8), tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ElastographyInputError, match="cannot read checkpoint"):
+        load_weights(USSENet(**SMALL), tmp_path / "junk.pt")
+    with pytest.raises(ElastographyInputError, match="not found"):
+        load_weights(USSENet(**SMALL), tmp_path / "missing.pt")

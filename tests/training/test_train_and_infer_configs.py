@@ -1,0 +1,84 @@
+"""The bundle trains, resumes, and infers with `python -m monai.bundle run`, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bundle.simulation import PhantomConfig
+from bundle.simulation.dataset import DatasetSpec, write_dataset
+from bundle.training import latest_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_NET = ["--network_def#channels", "[4,8,8,8]", "--network_def#attention_dim", "8"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train") / "data"
+    spec = DatasetSpec(num_sequences=3, num_post_frames=2, lesion_probability=1.0, split=(0.34, 0.33, 0.33), seed=4)
+    write_dataset(folder, spec, PhantomConfig(shape=(512, 48)), workers=1, progress=False)
+    return folder
+
+
+def _bundle(*args):
+    cmd = [sys.executable, "-m", "monai.bundle", "run", *map(str, args)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def _train(data, out, epochs, *extra):
+    return _bundle(
+        "--config_file", "configs/train.json", "--dataset_dir", data, "--output_dir", out, "--epochs", epochs,
+        "--val_interval", 1, "--crop_lines", 8, "--num_val_cases", 1, *TINY_NET, *extra,
+    )  # fmt: skip
+
+
+def test_train_resume_and_infer(data, tmp_path):
+    out = tmp_path / "train"
+    r = _train(data, out, 1)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    checkpoints = sorted((out / "checkpoints").glob("*checkpoint_epoch=*.pt"))
+    assert [p.name.split("=")[-1] for p in checkpoints] == ["1.pt"]
+    assert (out / "checkpoints" / "model.pt").is_file()
+    assert (out / "figures" / "validation_epoch_0001.png").is_file()
+    assert "val_strain_nrmse" in r.stdout + r.stderr
+
+    # a second run with more epochs resumes from epoch 1 instead of starting again
+    r = _train(data, out, 2)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    log = r.stdout + r.stderr
+    assert "Epoch[2]" in log and "Epoch[1]" not in log.split("Restored all variables")[-1]
+    assert Path(latest_checkpoint(out / "checkpoints")).name.endswith("epoch=2.pt")
+
+    infer = tmp_path / "infer"
+    r = _bundle(
+        "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", infer,
+        "--checkpoint", out / "checkpoints" / "model.pt", *TINY_NET,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    strain = nib.load(infer / "case_0000_strain.nii.gz")
+    assert strain.shape == (512, 48, 2)
+    np.testing.assert_allclose(strain.header.get_zooms()[:2], (0.01925, 0.3), rtol=1e-5)
+    assert nib.load(infer / "case_0000_displacement_mm.nii.gz").shape == (512, 48, 2, 2)
+    summary = json.loads((infer / "summary.json").read_text())
+    assert len(summary["cases"]) == 3 and (infer / "case_0000.png").is_file()
+
+
+def test_inference_refuses_a_checkpoint_of_another_architecture(data, tmp_path):
+    import torch
+
+    from bundle.networks import USSENet
+
+    torch.save(USSENet(channels=(4, 8, 8, 16), attention_dim=8).state_dict(), tmp_path / "other.pt")
+    r = _bundle(
+        "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", tmp_path / "infer",
+        "--checkpoint", tmp_path / "other.pt", *TINY_NET,
+    )  # fmt: skip
+    assert r.returncode != 0 and "checkpoint is for another architecture" in r.stdout + r.stderr
+    assert not (tmp_path / "infer").exists()
