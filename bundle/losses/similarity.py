@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bundle.networks.layers import envelope
+
 __all__ = ["local_ncc", "envelope", "log_envelope", "LocalNCCLoss"]
 
 
@@ -83,30 +85,6 @@ def local_ncc(
         return ncc.mean()
     per_image = (ncc * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1.0)
     return per_image.mean()
-
-
-def envelope(rf: torch.Tensor, pad: bool = True) -> torch.Tensor:
-    """Magnitude of the analytic signal along depth (Hilbert transform by FFT), differentiable.
-
-    Args:
-        rf: ``(B, C, H, W)`` RF, axial axis 2.
-        pad: zero-pad to 2H before the FFT so that the top and bottom of the frame do not wrap into each other.
-
-    Returns:
-        ``(B, C, H, W)`` envelope, same unit as ``rf``.
-    """
-    h = rf.shape[2]
-    n = 2 * h if pad else h
-    spectrum = torch.fft.fft(rf, n=n, dim=2)
-    weights = torch.zeros(n, dtype=rf.dtype, device=rf.device)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[1 : n // 2] = 2.0
-        weights[n // 2] = 1.0
-    else:
-        weights[1 : (n + 1) // 2] = 2.0
-    analytic = torch.fft.ifft(spectrum * weights.view(1, 1, n, 1), dim=2)[:, :, :h]
-    return analytic.abs()
 
 
 def log_envelope(rf: torch.Tensor, floor: float = 1e-2) -> torch.Tensor:

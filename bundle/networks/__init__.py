@@ -3,11 +3,10 @@
 from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel, ConvGRU, LocalCrossAttention
 from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
-from bundle.networks.tca import AxialCrossAttention, TriCrossAttention
+from bundle.networks.tca import TriCrossAttention
 from bundle.networks.usse_net import USSENet
 
 __all__ = [
-    "AxialCrossAttention",
     "CACFF",
     "CAFLevel",
     "ConvBlock",

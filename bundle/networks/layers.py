@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["warp", "lsq_strain", "normalize_pair", "ConvBlock"]
+__all__ = ["warp", "lsq_strain", "normalize_pair", "envelope", "ConvBlock"]
 
 
 def warp(image: torch.Tensor, displacement_px: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,30 @@ def normalize_pair(x: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:
     """
     scale = x[:, :1].abs().mean(dim=(1, 2, 3), keepdim=True)
     return x / (scale + eps)
+
+
+def envelope(rf: torch.Tensor, pad: bool = True) -> torch.Tensor:
+    """Magnitude of the analytic signal along depth (Hilbert transform by FFT), differentiable.
+
+    Args:
+        rf: ``(B, C, H, W)`` RF, axial axis 2.
+        pad: zero-pad to 2H before the FFT so that the top and bottom of the frame do not wrap into each other.
+
+    Returns:
+        ``(B, C, H, W)`` envelope, same unit as ``rf``.
+    """
+    h = rf.shape[2]
+    n = 2 * h if pad else h
+    spectrum = torch.fft.fft(rf, n=n, dim=2)
+    weights = torch.zeros(n, dtype=rf.dtype, device=rf.device)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[1 : n // 2] = 2.0
+        weights[n // 2] = 1.0
+    else:
+        weights[1 : (n + 1) // 2] = 2.0
+    analytic = torch.fft.ifft(spectrum * weights.view(1, 1, n, 1), dim=2)[:, :, :h]
+    return analytic.abs()
 
 
 class ConvBlock(nn.Sequential):

@@ -2,17 +2,19 @@
 
 Data flow for one post frame (shapes for an ``H x W`` input, default strides ``(2, 1), (2, 2), (2, 2)``)::
 
+    prior = GlobalStrainPrior(pre, post): uniform compression + shift, post pre-warped by it (bundle.networks.prior)
     pre, post (B, 1, H, W) --siamese encoder--> features at H x W, H/2 x W, H/4 x W/2, H/8 x W/4
     each stage: CACFF(pre_l, post_l) -> fused_l                                    (bundle.networks.cacff)
     bottleneck: TCA(pre_3, post_3, fused_3) -> feature, coarse displacement          (bundle.networks.tca)
     decoder: CAF levels 2, 1, 0 refine the displacement, each with a ConvGRU state   (bundle.networks.caf)
-    output: displacement (B, 2, H, W) in pixels: channel 0 axial samples, channel 1 lateral lines
+    output: residual r composed with the prior, u(x) = r(x) + prior(x + r(x)), (B, 2, H, W) in pixels:
+            channel 0 axial samples, channel 1 lateral lines
 
 - Full axial resolution is kept where precision is decided: level 0 works on every RF sample.
-- Capture range: the TCA band (default +-20 bottleneck rows = +-160 samples = 3.1 mm at 40 MHz) plus
-  +-``radius`` pixels per decoder level (default 2 rows x 1 column: +-(8 + 4 + 2) samples, +-(4 + 2 + 1)
-  lines in total); receptive field of the encoder: about 90 samples x 40 lines at the bottleneck, plus the
-  global axial attention.
+- Capture range: the prior searches +-6 % strain and +-64 samples of shift; around it the TCA band
+  (default +-4 bottleneck rows = +-32 samples = 0.6 mm at 40 MHz) plus +-``radius`` pixels per decoder level
+  (default 2 rows x 1 column: +-(8 + 4 + 2) samples, +-(4 + 2 + 1) lines in total); receptive field of the
+  encoder: about 90 samples x 40 lines at the bottleneck.
 - ``forward(x)`` takes ``(B, 2, H, W)`` = (pre, post) and returns ``(B, 2, H, W)``: the one-tensor form MONAI's
   ``verify_net_in_out``/``ckpt_export`` need. ``forward_sequence(frames)`` takes ``(B, 1 + T, H, W)`` and
   returns ``(B, T, 2, H, W)``, carrying the decoder's recurrent state from one post frame to the next.
@@ -28,7 +30,8 @@ from torch import nn
 
 from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel
-from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair
+from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
+from bundle.networks.prior import GlobalStrainPrior
 from bundle.networks.tca import TriCrossAttention
 
 __all__ = ["USSENet"]
@@ -44,6 +47,8 @@ class USSENet(nn.Module):
         band: TCA half band in bottleneck rows (capture range = band x total axial stride samples).
         radius: (axial, lateral) local-attention radius of each decoder level, in that level's pixels.
         strain_half_length: half length (samples) of the least-squares strain of :meth:`strain`.
+        prior: pre-align each pair with :class:`GlobalStrainPrior` (uniform compression + shift) and estimate
+            the residual; the output is the composition of both.
     """
 
     def __init__(
@@ -51,9 +56,10 @@ class USSENet(nn.Module):
         channels: tuple[int, ...] = (16, 24, 32, 48),
         strides: tuple[tuple[int, int], ...] = ((2, 1), (2, 2), (2, 2)),
         attention_dim: int = 16,
-        band: int = 20,
+        band: int = 4,
         radius: tuple[int, int] = (2, 1),
         strain_half_length: int = 32,
+        prior: bool = True,
     ):
         super().__init__()
         if len(channels) != len(strides) + 1:
@@ -72,6 +78,8 @@ class USSENet(nn.Module):
         for level in range(len(strides) - 1, -1, -1):
             self.decoder.append(CAFLevel(channels[level], channels[level + 1], strides[level], radius, attention_dim))
         self.state_channels = [channels[level] for level in range(len(strides) - 1, -1, -1)]
+        self.use_prior = bool(prior)
+        self.prior = GlobalStrainPrior()
 
     def _check(self, x: torch.Tensor, channels: int):
         if x.dim() != 4 or x.shape[1] != channels:
@@ -132,8 +140,20 @@ class USSENet(nn.Module):
         h, w = x.shape[-2], x.shape[-1]
         x = self._pad(normalize_pair(x))
         pre_features = self.encode(x[:, :1])
-        displacement, _ = self.decode(pre_features, self.encode(x[:, 1:2]), self.initial_state(pre_features))
-        return displacement[:, :, :h, :w]
+        prior = self._prior(x[:, :1], x[:, 1:2])
+        post = warp(x[:, 1:2], prior)
+        residual, _ = self.decode(pre_features, self.encode(post), self.initial_state(pre_features))
+        return self._compose(prior, residual)[:, :, :h, :w]
+
+    def _prior(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+        if not self.use_prior:
+            return pre.new_zeros((pre.shape[0], 2, pre.shape[2], pre.shape[3]))
+        return self.prior(torch.cat((pre, post), dim=1))
+
+    @staticmethod
+    def _compose(prior: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """Total displacement when the post frame was pre-warped by ``prior``: ``r(x) + prior(x + r(x))``."""
+        return residual + warp(prior, residual)
 
     @torch.jit.export
     def forward_sequence(self, frames: torch.Tensor) -> torch.Tensor:
@@ -150,8 +170,10 @@ class USSENet(nn.Module):
         states = self.initial_state(pre_features)
         outputs: list[torch.Tensor] = []
         for t in range(1, frames.shape[1]):
-            displacement, states = self.decode(pre_features, self.encode(frames[:, t : t + 1]), states)
-            outputs.append(displacement[:, :, :h, :w])
+            prior = self._prior(frames[:, :1], frames[:, t : t + 1])
+            post = warp(frames[:, t : t + 1], prior)
+            residual, states = self.decode(pre_features, self.encode(post), states)
+            outputs.append(self._compose(prior, residual)[:, :, :h, :w])
         return torch.stack(outputs, dim=1)
 
     @torch.jit.export
