@@ -107,3 +107,24 @@ def test_bundle_configs_simulate_and_evaluate(tmp_path):
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "CNRe(no root)" in r.stdout and (tmp_path / "e" / "results.json").is_file()
+
+
+def test_network_verifies_and_exports_to_torchscript(tmp_path):
+    import torch
+
+    from bundle.networks import USSENet
+
+    r = _run("-m", "monai.bundle", "verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json",
+             "--config_file", "configs/inference.json", "--n", "4")  # fmt: skip
+    assert r.returncode == 0 and "verified with no error" in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]
+    torch.manual_seed(0)
+    net = USSENet().eval()
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    r = _run("-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", tmp_path / "model.ts",
+             "--ckpt_file", tmp_path / "model.pt", "--meta_file", "configs/metadata.json",
+             "--config_file", "configs/inference.json")  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    exported = torch.jit.load(str(tmp_path / "model.ts"))
+    x = torch.randn(1, 2, 128, 32)
+    torch.testing.assert_close(exported(x), net(x))
+    torch.testing.assert_close(exported.forward_sequence(torch.randn(1, 3, 128, 32)).shape, (1, 2, 2, 128, 32))

@@ -75,7 +75,7 @@ class NetworkEstimator(DisplacementEstimator):
         checkpoint: str | Path | None = "models/model.pt",
         network: nn.Module | None = None,
         device: str | None = None,
-        strain_kernel_mm: float = 1.5,
+        strain_kernel_mm: float = 2.5,
     ):
         self.device = pick_device(device)
         self.network = network if network is not None else USSENet()

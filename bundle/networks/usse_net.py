@@ -53,7 +53,7 @@ class USSENet(nn.Module):
 
     def __init__(
         self,
-        channels: tuple[int, ...] = (16, 24, 32, 48),
+        channels: tuple[int, ...] = (8, 16, 32, 48),
         strides: tuple[tuple[int, int], ...] = ((2, 1), (2, 2), (2, 2)),
         attention_dim: int = 16,
         band: int = 4,

@@ -20,12 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 class MLflowArtifactsHandler:
-    """Args: ``tracking_uri`` and ``experiment_name`` as given to MLFlowHandler; ``paths`` files or folders."""
+    """Args: ``tracking_uri`` and ``experiment_name`` as given to MLFlowHandler; ``paths`` files, folders or
+    glob patterns (e.g. the executed config ``<output_dir>/config_*.json`` that MONAI writes)."""
 
     def __init__(self, tracking_uri: str, experiment_name: str, paths: list[str]):
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
-        self.paths = [Path(p) for p in paths]
+        self.patterns = [str(p) for p in paths]
         self.started_ms = 0
 
     def attach(self, engine: Engine) -> None:
@@ -51,9 +52,12 @@ class MLflowArtifactsHandler:
         if not runs:
             return
         run_id = runs[0].info.run_id
-        for path in self.paths:
+        paths = [
+            q for p in self.patterns for q in (sorted(Path(p).parent.glob(Path(p).name)) if "*" in p else [Path(p)])
+        ]
+        for path in paths:
             if path.is_dir():
                 client.log_artifacts(run_id, str(path), artifact_path=path.name)
             elif path.is_file():
                 client.log_artifact(run_id, str(path))
-        logger.info("logged %s to MLflow run %s", ", ".join(str(p) for p in self.paths if p.exists()), run_id)
+        logger.info("logged %s to MLflow run %s", ", ".join(str(p) for p in paths if p.exists()), run_id)
