@@ -27,7 +27,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)/train
 	$(PY) -m monai.bundle run --config_file configs/train.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/train --epochs 1 --val_interval 1 --num_val_cases 1 \
-		--pretrained_checkpoint models/model.pt --tracking mlflow
+		--pretrained_checkpoint models/model.pt --learning_rate 0.0001 --tracking mlflow
 	@echo "== inference with models/model.pt: NIfTI displacement and strain, PNG panels"
 	$(PY) -m monai.bundle run --config_file configs/inference.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/inference --overwrite true

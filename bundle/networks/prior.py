@@ -4,8 +4,11 @@ RF similarity only guides a displacement estimate within about a quarter period 
 while quasi-static compression moves deep tissue by tens of samples. Before the network looks at a pair, this
 module finds the axial field ``u_z(z) = offset - strain * z`` (probe-fixed compression plus a global shift)
 that maximises the NCC of the log-compressed envelopes, by exhaustive search over a grid of strains and
-offsets on axially decimated envelopes. The network then estimates only what is left: lesions, lateral motion,
-the sub-sample part. No trainable parameters; not differentiated.
+offsets on axially decimated envelopes. Laterally it adds the plane-strain expansion of nearly incompressible
+tissue about the frame's centre line, ``u_x = nu / (1 - nu) * strain * (x - x_centre)`` (nu = 0.495: about one
+line at the edge of a 128-line frame at 2 % strain), which keeps the speckle of the outer lines correlated.
+The network then estimates only what is left: lesions, slip, the sub-sample part. No trainable parameters;
+not differentiated.
 
 Speed: NCC of every candidate comes from two Gram matrices of the decimated envelopes (rows x rows), so the
 search costs one matrix product and a gather per candidate row, not one warp per candidate.
@@ -30,12 +33,19 @@ class GlobalStrainPrior(nn.Module):
         strain_step: grid step of the strain.
         max_offset_px: global axial shifts searched, ``+-max_offset_px`` samples in steps of ``decimation``.
         decimation: axial averaging of the envelopes before the search (samples).
+        poisson_ratio: of the tissue, for the lateral expansion; 0 turns the lateral prior off.
     """
 
     def __init__(
-        self, max_strain: float = 0.06, strain_step: float = 0.002, max_offset_px: int = 64, decimation: int = 8
+        self,
+        max_strain: float = 0.06,
+        strain_step: float = 0.002,
+        max_offset_px: int = 64,
+        decimation: int = 8,
+        poisson_ratio: float = 0.495,
     ):
         super().__init__()
+        self.lateral_ratio = float(poisson_ratio) / (1.0 - float(poisson_ratio))
         self.decimation = int(decimation)
         n_strain = int(round(max_strain / strain_step))
         strains = torch.arange(-n_strain, n_strain + 1, dtype=torch.float32) * strain_step
@@ -102,4 +112,6 @@ class GlobalStrainPrior(nn.Module):
             h, w = x.shape[-2], x.shape[-1]
             depth = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1)
             axial = offset.view(-1, 1, 1) - strain.view(-1, 1, 1) * depth
-            return torch.stack((axial.expand(-1, h, w), torch.zeros_like(axial).expand(-1, h, w)), dim=1)
+            lines = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w) - 0.5 * (w - 1)
+            lateral = self.lateral_ratio * strain.view(-1, 1, 1) * lines
+            return torch.stack((axial.expand(-1, h, w), lateral.expand(-1, h, w)), dim=1)
