@@ -15,7 +15,7 @@ import numpy as np
 
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
-from bundle.io.nifti import read_nifti, read_rf_nifti
+from bundle.io.nifti import read_nifti, read_rf_nifti, sidecar_path
 
 __all__ = ["Case", "load_datalist", "load_case"]
 
@@ -71,9 +71,9 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
     """Read one datalist entry (RF, sidecar, optional ground truth) and check that the pieces agree."""
     base_dir = Path(base_dir)
     image = base_dir / entry["image"]
-    sidecar_file = base_dir / entry["sidecar"] if "sidecar" in entry else None
-    frames = read_rf_nifti(image, sidecar_file)
-    sidecar = json.loads((sidecar_file or image.with_suffix(".json")).read_text()) if sidecar_file else {}
+    sidecar_file = base_dir / entry["sidecar"] if "sidecar" in entry else sidecar_path(image)
+    frames = read_rf_nifti(image, sidecar_file)  # validates the sidecar's acquisition record
+    sidecar = json.loads(sidecar_file.read_text())
     n_post, (h, w) = frames.posts.shape[0], frames.shape
     if n_post < 1:
         raise ElastographyInputError("RF has a single frame; need a pre and at least one post frame", image)

@@ -84,3 +84,10 @@ def test_unknown_estimator_and_split(tiny_datalist):
         evaluate_datalist(tiny_datalist, ["nope"], progress=False)
     with pytest.raises(ElastographyInputError, match="unknown split"):
         evaluate_datalist(tiny_datalist, ["ncc"], split="train", progress=False)
+
+
+def test_entries_without_a_sidecar_key_use_the_file_beside_the_rf(tiny_datalist):
+    entries, base = load_datalist(tiny_datalist, "test")
+    entry = {k: v for k, v in entries[0].items() if k != "sidecar"}
+    case = load_case(entry, base)
+    assert case.sidecar["phantom"]["inclusion"] is not None and len(case.applied_strains) == 2
