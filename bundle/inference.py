@@ -20,10 +20,10 @@ from tqdm import tqdm
 
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator
+from bundle.evaluation.cases import datalist_split
 from bundle.evaluation.figures import save_strain_panel
 from bundle.io.atomic import atomic_directory
 from bundle.io.nifti import read_rf_nifti, sidecar_path, write_nifti
-from bundle.training.data import datalist_split
 
 __all__ = ["find_rf_files", "infer_folder"]
 

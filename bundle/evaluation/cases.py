@@ -17,7 +17,7 @@ from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
 from bundle.io.nifti import read_nifti, read_rf_nifti, sidecar_path
 
-__all__ = ["Case", "load_datalist", "load_case"]
+__all__ = ["Case", "datalist_split", "load_datalist", "load_case"]
 
 SPLITS = ("training", "validation", "test")
 
@@ -65,6 +65,16 @@ def load_datalist(path: str | Path, split: str = "test") -> tuple[list[dict], Pa
         if not isinstance(entry, dict) or "image" not in entry:
             raise ElastographyInputError(f"entry {i} of split '{split}' has no 'image'", path)
     return entries, path.parent
+
+
+#: datalist entry keys that hold file paths
+PATH_KEYS = ("image", "sidecar", "displacement", "strain")
+
+
+def datalist_split(datalist: str | Path, split: str) -> list[dict]:
+    """Entries of ``split`` with every path made absolute (relative paths start at the datalist's folder)."""
+    entries, base = load_datalist(datalist, split)
+    return [{k: str((base / v).resolve()) if k in PATH_KEYS else v for k, v in e.items()} for e in entries]
 
 
 def load_case(entry: dict, base_dir: str | Path) -> Case:

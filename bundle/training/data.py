@@ -14,19 +14,11 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
-from bundle.evaluation.cases import load_datalist
+from bundle.evaluation.cases import datalist_split
 from bundle.io.frames import normalize_rf
 from bundle.io.nifti import read_rf_nifti
 
 __all__ = ["datalist_split", "LoadRFSequence", "LoadRFSequenced", "first_item"]
-
-PATH_KEYS = ("image", "sidecar", "displacement", "strain")
-
-
-def datalist_split(datalist: str | Path, split: str) -> list[dict]:
-    """Entries of ``split`` with every path made absolute (relative paths start at the datalist's folder)."""
-    entries, base = load_datalist(datalist, split)
-    return [{k: str((base / v).resolve()) if k in PATH_KEYS else v for k, v in e.items()} for e in entries]
 
 
 def first_item(batch: list):
