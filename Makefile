@@ -23,16 +23,16 @@ demo: $(STAMP)
 	@echo "== classical baseline (windowed NCC) on the test split"
 	$(PY) scripts/evaluate.py --datalist $(DEMO_DIR)/data/datalist.json --split test --estimators ncc \
 		--output $(DEMO_DIR)/evaluation-ncc --overwrite --no-progress
-	@echo "== short fine-tuning of models/model.pt, tracked in MLflow (SQLite store)"
+	@echo "== short fine-tuning of stage one of models/model.pt (consistency loss on), tracked in MLflow (SQLite store)"
 	rm -rf $(DEMO_DIR)/train
 	$(PY) -m monai.bundle run --config_file configs/train.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/train --epochs 1 --val_interval 1 --num_val_cases 1 \
-		--pretrained_checkpoint models/model.pt --learning_rate 0.0001 --tracking mlflow
-	@echo "== inference with models/model.pt: NIfTI displacement and strain, PNG panels"
+		--pretrained_checkpoint models/model.pt --pretrained_prefix stage_one. --learning_rate 0.0001 --tracking mlflow
+	@echo "== inference with models/model.pt (both MUSSE-Net stages): NIfTI displacement and strain, PNG panels"
 	$(PY) -m monai.bundle run --config_file configs/inference.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/inference --overwrite true
-	@echo "== NCC and USSE-Net side by side on the test split"
-	$(PY) scripts/evaluate.py --datalist $(DEMO_DIR)/data/datalist.json --split test --estimators ncc,usse-net \
+	@echo "== NCC, USSE-Net (stage one) and MUSSE-Net (both stages) side by side on the test split"
+	$(PY) scripts/evaluate.py --datalist $(DEMO_DIR)/data/datalist.json --split test --estimators ncc,usse-net,musse-net \
 		--output $(DEMO_DIR)/evaluation --overwrite --no-progress
 	$(PY) scripts/show_mlflow.py --tracking-uri sqlite:///$(CURDIR)/$(DEMO_DIR)/train/mlruns.db
 

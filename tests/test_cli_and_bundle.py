@@ -112,13 +112,14 @@ def test_bundle_configs_simulate_and_evaluate(tmp_path):
 def test_network_verifies_and_exports_to_torchscript(tmp_path):
     import torch
 
-    from bundle.networks import USSENet
+    from bundle.networks import MUSSENet
 
     r = _run("-m", "monai.bundle", "verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json",
              "--config_file", "configs/inference.json", "--n", "4")  # fmt: skip
     assert r.returncode == 0 and "verified with no error" in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]
     torch.manual_seed(0)
-    net = USSENet().eval()
+    net = MUSSENet().eval()
+    torch.nn.init.normal_(net.refiner.head.weight, std=0.01)  # a non-zero stage two, so that it is exercised
     torch.save(net.state_dict(), tmp_path / "model.pt")
     r = _run("-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", tmp_path / "model.ts",
              "--ckpt_file", tmp_path / "model.pt", "--meta_file", "configs/metadata.json",

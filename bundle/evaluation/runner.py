@@ -28,6 +28,7 @@ from bundle.evaluation.cases import Case, load_case, load_datalist
 from bundle.evaluation.figures import save_strain_panel
 from bundle.io.atomic import atomic_directory
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
+from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
 
 __all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table"]
 
@@ -43,6 +44,7 @@ TABLE_COLUMNS = (
     ("disp_rmse_lateral_um", "RMSE lat (um)", "{:.1f}"),
     ("strain_ratio_error", "SR error", "{:.3f}"),
     ("warped_ncc", "warped NCC", "{:.3f}"),
+    ("cross_level_spread", "level spread", "{:.3f}"),
     ("seconds_per_pair", "s/pair", "{:.2f}"),
 )
 
@@ -91,6 +93,7 @@ def evaluate_case(case: Case, estimators: Mapping[str, DisplacementEstimator], r
         strain = estimator.strain(displacement, acq)
         seconds = (time.perf_counter() - start) / posts.shape[0]
         maps[name] = strain
+        spread = cross_level_spread(strain, regions)
         for k in range(posts.shape[0]):
             metrics = frame_metrics(
                 strain[k],
@@ -109,6 +112,7 @@ def evaluate_case(case: Case, estimators: Mapping[str, DisplacementEstimator], r
                     "applied_strain": case.applied_strains[k],
                     "estimator": name,
                     **metrics,
+                    "cross_level_spread": spread,
                     "seconds_per_pair": seconds,
                 }
             )
@@ -117,7 +121,7 @@ def evaluate_case(case: Case, estimators: Mapping[str, DisplacementEstimator], r
 
 def _summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
-    keys = [*METRIC_DESCRIPTIONS, "seconds_per_pair"]
+    keys = [*METRIC_DESCRIPTIONS, *SEQUENCE_METRIC_DESCRIPTIONS, "seconds_per_pair"]
     for name in dict.fromkeys(r["estimator"] for r in rows):
         mine = [r for r in rows if r["estimator"] == name]
         entry: dict[str, float] = {"frames": len(mine)}
@@ -194,7 +198,7 @@ def evaluate_datalist(
                 "processor": platform.processor(),
                 "python": platform.python_version(),
             },
-            "metric_definitions": METRIC_DESCRIPTIONS,
+            "metric_definitions": {**METRIC_DESCRIPTIONS, **SEQUENCE_METRIC_DESCRIPTIONS},
         }
         payload = {**meta, "summary": result.summary, "regions": result.regions, "rows": result.rows}
         (staging / "results.json").write_text(json.dumps(payload, indent=1, default=str))

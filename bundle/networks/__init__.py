@@ -1,8 +1,10 @@
-"""Networks: USSE-Net (stage one) and its blocks; displacement in pixels, axial first."""
+"""Networks: USSE-Net (stage one), the residual refiner (stage two), MUSSE-Net; displacement in pixels, axial first."""
 
 from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel, ConvGRU, LocalCrossAttention
 from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
+from bundle.networks.musse_net import MUSSENet
+from bundle.networks.refine import ResidualRefiner
 from bundle.networks.tca import TriCrossAttention
 from bundle.networks.usse_net import USSENet
 
@@ -12,6 +14,8 @@ __all__ = [
     "ConvBlock",
     "ConvGRU",
     "LocalCrossAttention",
+    "MUSSENet",
+    "ResidualRefiner",
     "TriCrossAttention",
     "USSENet",
     "lsq_strain",

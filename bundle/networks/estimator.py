@@ -16,9 +16,10 @@ from torch import nn
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
+from bundle.networks.musse_net import MUSSENet
 from bundle.networks.usse_net import USSENet
 
-__all__ = ["NetworkEstimator", "load_weights", "pick_device"]
+__all__ = ["MUSSENetEstimator", "NetworkEstimator", "load_weights", "pick_device"]
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -28,8 +29,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
-def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network") -> nn.Module:
-    """Load a state dict (or a dict holding one under ``key``, as MONAI's CheckpointSaver writes) into ``network``."""
+def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network", prefix: str = "") -> nn.Module:
+    """Load a state dict (or a dict holding one under ``key``, as MONAI's CheckpointSaver writes) into ``network``.
+
+    ``prefix`` takes the entries under that name only, with the prefix removed: ``"stage_one."`` loads the
+    USSE-Net inside a MUSSE-Net checkpoint into a bare :class:`USSENet`.
+    """
     path = Path(checkpoint)
     if not path.is_file():
         raise ElastographyInputError("checkpoint not found", path)
@@ -41,6 +46,10 @@ def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network
         state = state[key]
     if not isinstance(state, dict):
         raise ElastographyInputError("checkpoint holds no state dict", path)
+    if prefix:
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if not state:
+            raise ElastographyInputError(f"checkpoint has no entries under '{prefix}'", path)
     own = network.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -68,6 +77,8 @@ class NetworkEstimator(DisplacementEstimator):
             ``forward_sequence((B, 1 + T, H, W)) -> (B, T, 2, H, W)`` in pixels.
         device: ``"cuda"``, ``"cpu"`` or None (CUDA when present).
         strain_kernel_mm: least-squares strain kernel for :meth:`strain`.
+        checkpoint_prefix: load only the checkpoint's entries under this name (see :func:`load_weights`); the
+            default takes stage one out of the bundle's MUSSE-Net weights.
     """
 
     def __init__(
@@ -76,13 +87,15 @@ class NetworkEstimator(DisplacementEstimator):
         network: nn.Module | None = None,
         device: str | None = None,
         strain_kernel_mm: float = 2.5,
+        checkpoint_prefix: str = "stage_one.",
     ):
         self.device = pick_device(device)
         self.network = network if network is not None else USSENet()
         if checkpoint is not None:
-            load_weights(self.network, checkpoint)
+            load_weights(self.network, checkpoint, prefix=checkpoint_prefix)
         self.network = self.network.to(self.device).eval()
         self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.checkpoint_prefix = checkpoint_prefix
         self.strain_kernel_mm = float(strain_kernel_mm)
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
@@ -91,3 +104,19 @@ class NetworkEstimator(DisplacementEstimator):
             displacement_px = self.network.forward_sequence(frames)[0].float().cpu().numpy()  # (T, 2, H, W)
         scale = np.array(acquisition.spacing_mm, dtype=np.float32).reshape(1, 2, 1, 1)
         return displacement_px * scale
+
+
+@register_estimator("musse-net")
+class MUSSENetEstimator(NetworkEstimator):
+    """Both stages of MUSSE-Net (:class:`MUSSENet` with default arguments unless ``network`` is given)."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = "models/model.pt",
+        network: nn.Module | None = None,
+        device: str | None = None,
+        strain_kernel_mm: float = 2.5,
+        checkpoint_prefix: str = "",
+    ):
+        network = network if network is not None else MUSSENet()
+        super().__init__(checkpoint, network, device, strain_kernel_mm, checkpoint_prefix)

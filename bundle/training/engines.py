@@ -25,11 +25,27 @@ __all__ = ["ElastographyTrainer", "ElastographyEvaluator"]
 
 
 class ElastographyTrainer(SupervisedTrainer):
-    """SupervisedTrainer whose iteration is: sequence forward -> unsupervised loss terms -> step."""
+    """SupervisedTrainer whose iteration is: sequence forward -> unsupervised loss terms -> step.
 
-    def __init__(self, *args, **kwargs):
+    ``consistency_function`` (optional, e.g. :class:`bundle.losses.SequenceConsistencyLoss`) adds the
+    cross-level terms; when it ``needs_chained``, the network also estimates post_j -> post_(j+1) for the
+    consecutive post frames of each sequence (one extra pair pass per level) for the composition term.
+    """
+
+    def __init__(self, *args, consistency_function=None, **kwargs):
         kwargs.setdefault("decollate", False)
         super().__init__(*args, **kwargs)
+        self.consistency_function = consistency_function
+
+    @staticmethod
+    def _chained(network, frames: torch.Tensor) -> torch.Tensor | None:
+        """Estimates post_j -> post_(j+1): ``(B, T - 1, 2, H, W)`` pixels (None for T = 1)."""
+        b, n, h, w = frames.shape
+        t = n - 1
+        if t < 2:
+            return None
+        pairs = torch.stack((frames[:, 1:-1], frames[:, 2:]), dim=2).reshape(b * (t - 1), 2, h, w)
+        return network(pairs).reshape(b, t - 1, 2, h, w)
 
     def _iteration(self, engine, batchdata):
         if batchdata is None:
@@ -41,6 +57,12 @@ class ElastographyTrainer(SupervisedTrainer):
         with torch.autocast(device_type=frames.device.type, enabled=bool(engine.amp)):
             displacement = engine.network.forward_sequence(frames)
             terms = engine.loss_function(frames[:, :1], frames[:, 1:], displacement.float())
+            consistency = self.consistency_function
+            if consistency is not None:
+                chained = self._chained(engine.network, frames) if consistency.needs_chained else None
+                extra = consistency(displacement.float(), None if chained is None else chained.float())
+                total = terms["loss"] + extra["loss"]
+                terms = {**terms, **{k: v for k, v in extra.items() if k != "loss"}, "loss": total}
         loss = terms["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at iteration {engine.state.iteration}")

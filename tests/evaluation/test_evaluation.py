@@ -38,6 +38,9 @@ def test_oracle_scores_near_perfectly(tiny_datalist):
     assert s["strain_nrmse"] < 0.1
     assert s["strain_ratio_error"] < 0.02
     assert s["warped_ncc"] > 0.95
+    # the true field is linear in the applied strain: its strain maps are proportional over the levels
+    spreads = {r["cross_level_spread"] for r in result.rows}
+    assert len(spreads) == 1 and s["cross_level_spread"] < 1e-4
 
 
 def test_ncc_run_writes_every_output(tiny_datalist, tmp_path):
@@ -54,6 +57,8 @@ def test_ncc_run_writes_every_output(tiny_datalist, tmp_path):
     s = result.summary["ncc"]
     assert 0 < s["strain_nrmse"] < 0.6 and s["snr_e"] > 2 and s["seconds_per_pair"] > 0
     assert np.isfinite([s["snr_t"], s["cnr"], s["cnr_e"]]).all()
+    assert all(0 < float(r["cross_level_spread"]) < 1 for r in rows)  # one value per case, on both frame rows
+    assert len({(r["case"], r["cross_level_spread"]) for r in rows}) == 3
 
 
 def test_existing_results_are_not_overwritten(tiny_datalist, tmp_path):

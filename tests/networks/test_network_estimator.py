@@ -37,7 +37,9 @@ def test_checkpoint_roundtrip_and_registry(tmp_path, acquisition):
     torch.manual_seed(0)
     net = USSENet(**SMALL)
     torch.save({"network": net.state_dict()}, tmp_path / "model.pt")
-    est = create_estimator("usse-net", checkpoint=tmp_path / "model.pt", network=USSENet(**SMALL), device="cpu")
+    est = create_estimator(
+        "usse-net", checkpoint=tmp_path / "model.pt", network=USSENet(**SMALL), device="cpu", checkpoint_prefix=""
+    )
     rng = np.random.default_rng(1)
     pre, post = rng.standard_normal((64, 16)), rng.standard_normal((64, 16))
     expected = net.eval()(torch.tensor(np.stack([pre, post])[None], dtype=torch.float32))[0].detach().numpy()

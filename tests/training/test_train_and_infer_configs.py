@@ -16,7 +16,8 @@ from bundle.simulation.dataset import DatasetSpec, write_dataset
 from bundle.training import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_NET = ["--network_def#channels", "[4,8,8,8]", "--network_def#attention_dim", "8"]
+TINY_NET = ["--stage_one_def#channels", "[4,8,8,8]", "--stage_one_def#attention_dim", "8"]
+TINY_REFINER = ["--refiner_def#channels", "[4,8,8]", "--refiner_def#attention_dim", "8"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def test_train_resume_and_infer(data, tmp_path):
     assert (out / "checkpoints" / "model.pt").is_file()
     assert (out / "figures" / "validation_epoch_0001.png").is_file()
     assert "val_strain_nrmse" in r.stdout + r.stderr
+    assert "train_composition" in r.stdout + r.stderr  # the consistency loss is on by default
 
     # a second run with more epochs resumes from epoch 1 instead of starting again
     r = _train(data, out, 2)
@@ -56,10 +58,31 @@ def test_train_resume_and_infer(data, tmp_path):
     assert "Epoch[2]" in log and "Epoch[1]" not in log.split("Restored all variables")[-1]
     assert Path(latest_checkpoint(out / "checkpoints")).name.endswith("epoch=2.pt")
 
+    # stage two on top of the frozen stage one, then inference with both stages
+    refine = tmp_path / "refine"
+    r = _bundle(
+        "--config_file", "['configs/train.json','configs/train_refine.json']", "--dataset_dir", data,
+        "--output_dir", refine, "--epochs", 1, "--val_interval", 1, "--crop_lines", 8, "--num_val_cases", 1,
+        "--stage_one_checkpoint", out / "checkpoints" / "model.pt", "--stage_one_prefix", "", *TINY_NET, *TINY_REFINER,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    log = r.stdout + r.stderr
+    assert "train_strain_stability" in log and "val_strain_nrmse" in log
+    import torch
+
+    def weights(path):
+        state = torch.load(path, weights_only=True)
+        return state.get("network", state)  # ignite saves a lone object's state dict without a key
+
+    stage_one, both = weights(out / "checkpoints" / "model.pt"), weights(refine / "checkpoints" / "model.pt")
+    for name, value in stage_one.items():  # stage one stayed frozen while the refiner trained
+        torch.testing.assert_close(both[f"stage_one.{name}"], value, rtol=0, atol=0)
+    assert any(k.startswith("refiner.") for k in both)
+
     infer = tmp_path / "infer"
     r = _bundle(
         "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", infer,
-        "--checkpoint", out / "checkpoints" / "model.pt", *TINY_NET,
+        "--checkpoint", refine / "checkpoints" / "model.pt", *TINY_NET, *TINY_REFINER,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     strain = nib.load(infer / "case_0000_strain.nii.gz")

@@ -1,0 +1,99 @@
+"""MUSSE-Net: USSE-Net (stage one) followed by residual refinement (stage two).
+
+``u = u1 + r`` where ``u1`` is stage one's displacement and ``r = refiner(pre, warp(post, u1), u1, strain(u1))``
+(:mod:`bundle.networks.refine`). Displacement in pixels (channel 0 axial samples, channel 1 lateral lines).
+
+- ``forward((B, 2, H, W)) -> (B, 2, H, W)``: the one-tensor form of the bundle's ``network_def``.
+- ``forward_sequence((B, 1 + T, H, W)) -> (B, T, 2, H, W)``: stage one carries its recurrent state over the
+  post frames; the refiner corrects every level on its own.
+- ``stages=1`` runs stage one only (same weights file); ``freeze_stage_one=True`` computes stage one without
+  gradients and keeps its parameters out of the optimiser (``requires_grad`` off): stage-two training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bundle.networks.layers import lsq_strain, normalize_pair, warp
+from bundle.networks.refine import ResidualRefiner
+from bundle.networks.usse_net import USSENet
+
+__all__ = ["MUSSENet"]
+
+
+class MUSSENet(nn.Module):
+    """Two-stage network.
+
+    Args:
+        stage_one: the USSE-Net (default arguments if None).
+        refiner: the :class:`ResidualRefiner` (default arguments if None).
+        stages: 2 = both (default), 1 = stage one only.
+        freeze_stage_one: no gradients through stage one (train the refiner alone).
+        strain_half_length: LSQ half length (samples) of the stage-one strain given to the refiner and of
+            :meth:`strain`.
+    """
+
+    def __init__(
+        self,
+        stage_one: USSENet | None = None,
+        refiner: ResidualRefiner | None = None,
+        stages: int = 2,
+        freeze_stage_one: bool = False,
+        strain_half_length: int = 32,
+    ):
+        super().__init__()
+        if stages not in (1, 2):
+            raise ValueError(f"stages must be 1 or 2, got {stages}")
+        self.stage_one = stage_one if stage_one is not None else USSENet()
+        self.refiner = refiner if refiner is not None else ResidualRefiner()
+        self.stages = int(stages)
+        self.freeze_stage_one = bool(freeze_stage_one)
+        self.strain_half_length = int(strain_half_length)
+        self.min_size = self.stage_one.min_size
+        if self.freeze_stage_one:
+            for p in self.stage_one.parameters():
+                p.requires_grad_(False)
+
+    def _refine(self, pre: torch.Tensor, post: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
+        """``pre``/``post`` ``(N, 1, H, W)`` normalised RF, ``u1`` ``(N, 2, H, W)`` -> refined ``(N, 2, H, W)``."""
+        half = max(1, min(self.strain_half_length, u1.shape[-2] - 2))
+        strain = lsq_strain(u1[:, :1], half)
+        return u1 + self.refiner(pre, warp(post, u1), u1, strain)
+
+    def _stage_one_pair(self, x: torch.Tensor) -> torch.Tensor:
+        if self.freeze_stage_one:
+            with torch.no_grad():
+                return self.stage_one(x)
+        return self.stage_one(x)
+
+    def _stage_one_sequence(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.freeze_stage_one:
+            with torch.no_grad():
+                return self.stage_one.forward_sequence(frames)
+        return self.stage_one.forward_sequence(frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels."""
+        u1 = self._stage_one_pair(x)
+        if self.stages == 1:
+            return u1
+        x = normalize_pair(x)
+        return self._refine(x[:, :1], x[:, 1:2], u1)
+
+    @torch.jit.export
+    def forward_sequence(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, 1 + T, H, W)`` (pre, post_1..post_T) -> ``(B, T, 2, H, W)`` displacement in pixels."""
+        u1 = self._stage_one_sequence(frames)
+        if self.stages == 1:
+            return u1
+        b, t, _, h, w = u1.shape
+        frames = normalize_pair(frames)
+        pre = frames[:, :1].expand(b, t, h, w).reshape(b * t, 1, h, w)
+        post = frames[:, 1:].reshape(b * t, 1, h, w)
+        return self._refine(pre, post, u1.reshape(b * t, 2, h, w)).reshape(b, t, 2, h, w)
+
+    @torch.jit.export
+    def strain(self, displacement_px: torch.Tensor) -> torch.Tensor:
+        """Axial strain ``(B, 1, H, W)`` (fraction) of ``(B, 2, H, W)`` displacement, by least squares."""
+        return lsq_strain(displacement_px[:, :1], self.strain_half_length)

@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Ablation of MUSSE-Net on one split, one run, same data: NCC | USSE-Net | + consistency | + refinement.
+
+Example (the commands that train the three checkpoints are in docs/benchmarks.md)::
+
+    python scripts/ablation.py --datalist data/simulated/datalist.json --split test \\
+        --usse runs/abl-usse/checkpoints/model.pt --consistency runs/abl-cons/checkpoints/model.pt \\
+        --musse runs/abl-refine/checkpoints/model.pt --output runs/ablation
+
+``--usse`` and ``--consistency`` are USSE-Net weights (a bare stage one; ``--prefix stage_one.`` to take it
+out of a MUSSE-Net file), ``--musse`` both stages. The architectures are those of ``configs/inference.json``
+(``stage_one_def``, ``network_def``), so the ablation measures exactly what inference runs. Any checkpoint
+left out drops its row. Writes what ``scripts/evaluate.py`` writes, with one row per estimator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monai.bundle import ConfigParser  # noqa: E402
+
+from bundle.baselines import NCCEstimator  # noqa: E402
+from bundle.cli import run_main  # noqa: E402
+from bundle.evaluation import evaluate_datalist  # noqa: E402
+from bundle.networks.estimator import NetworkEstimator  # noqa: E402
+
+
+def _network(parser: ConfigParser, key: str):
+    """A fresh instance of the network ``key`` of the inference config."""
+    return parser.get_parsed_content(key, lazy=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datalist", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--usse", type=Path, help="USSE-Net weights trained without the consistency loss")
+    p.add_argument("--consistency", type=Path, help="USSE-Net weights trained with the consistency loss")
+    p.add_argument("--musse", type=Path, help="MUSSE-Net weights (both stages)")
+    p.add_argument("--prefix", default="", help="entry prefix of the stage-one files (see load_weights)")
+    p.add_argument("--inference-config", type=Path, default=ROOT / "configs" / "inference.json")
+    p.add_argument("--strain-kernel-mm", type=float, default=2.5, help="the same LSQ kernel for every row")
+    p.add_argument("--output", type=Path, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--max-cases", type=int, default=None)
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+
+    parser = ConfigParser()
+    parser.read_config(str(a.inference_config))
+    kernel = a.strain_kernel_mm
+    estimators = {"ncc": NCCEstimator(strain_kernel_mm=kernel)}
+    for name, path in (("usse-net", a.usse), ("+consistency", a.consistency)):
+        if path is not None:
+            net = _network(parser, "stage_one_def")
+            estimators[name] = NetworkEstimator(path, net, strain_kernel_mm=kernel, checkpoint_prefix=a.prefix)
+    if a.musse is not None:
+        net = _network(parser, "network_def")
+        estimators["+refinement (musse-net)"] = NetworkEstimator(
+            a.musse, net, strain_kernel_mm=kernel, checkpoint_prefix=""
+        )
+    result = evaluate_datalist(
+        a.datalist,
+        estimators,
+        split=a.split,
+        output_dir=a.output,
+        overwrite=a.overwrite,
+        figures=not a.no_figures,
+        max_cases=a.max_cases,
+        progress=not a.no_progress,
+    )
+    print(result.table())
+    if a.output:
+        print(f"results: {a.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
