@@ -27,7 +27,8 @@ from monai.bundle import ConfigParser  # noqa: E402
 from bundle.baselines import NCCEstimator  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.evaluation import evaluate_datalist  # noqa: E402
-from bundle.networks.estimator import NetworkEstimator  # noqa: E402
+from bundle.networks import MUSSENet  # noqa: E402
+from bundle.networks.estimator import NetworkEstimator, load_weights  # noqa: E402
 
 
 def _network(parser: ConfigParser, key: str):
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--usse", type=Path, help="USSE-Net weights trained without the consistency loss")
     p.add_argument("--consistency", type=Path, help="USSE-Net weights trained with the consistency loss")
     p.add_argument("--musse", type=Path, help="MUSSE-Net weights (both stages)")
+    p.add_argument(
+        "--two-passes", action="store_true", help="add a row: the --consistency stage one applied twice (no refiner)"
+    )
     p.add_argument("--prefix", default="", help="entry prefix of the stage-one files (see load_weights)")
     p.add_argument("--inference-config", type=Path, default=ROOT / "configs" / "inference.json")
     p.add_argument("--strain-kernel-mm", type=float, default=2.5, help="the same LSQ kernel for every row")
@@ -60,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         if path is not None:
             net = _network(parser, "stage_one_def")
             estimators[name] = NetworkEstimator(path, net, strain_kernel_mm=kernel, checkpoint_prefix=a.prefix)
+    if a.two_passes and a.consistency is not None:
+        stage_one = load_weights(_network(parser, "stage_one_def"), a.consistency, prefix=a.prefix)
+        net = MUSSENet(stage_one=stage_one, stages=1, stage_one_passes=2)
+        estimators["+consistency, 2 passes"] = NetworkEstimator(None, net, strain_kernel_mm=kernel)
     if a.musse is not None:
         net = _network(parser, "network_def")
         estimators["+refinement (musse-net)"] = NetworkEstimator(

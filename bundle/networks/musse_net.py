@@ -6,8 +6,11 @@
 - ``forward((B, 2, H, W)) -> (B, 2, H, W)``: the one-tensor form of the bundle's ``network_def``.
 - ``forward_sequence((B, 1 + T, H, W)) -> (B, T, 2, H, W)``: stage one carries its recurrent state over the
   post frames; the refiner corrects every level on its own.
-- ``stages=1`` runs stage one only (same weights file); ``freeze_stage_one=True`` computes stage one without
-  gradients and keeps its parameters out of the optimiser (``requires_grad`` off): stage-two training.
+- ``stages=1`` runs stage one only (same weights file); ``freeze_stage_one=True`` turns ``requires_grad`` off on
+  stage one's parameters (no graph is recorded through it, the optimiser skips it): stage-two training.
+- ``stage_one_passes=n`` applies stage one n times, each pass on the post frame warped by the estimate so far
+  (``u <- r + u(x + r)``, as the prior is composed inside USSE-Net): an untrained alternative to the refiner
+  that the ablation measures (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class MUSSENet(nn.Module):
         freeze_stage_one: no gradients through stage one (train the refiner alone).
         strain_half_length: LSQ half length (samples) of the stage-one strain given to the refiner and of
             :meth:`strain`.
+        stage_one_passes: how many times stage one is applied (>= 1); see the module docstring.
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class MUSSENet(nn.Module):
         stages: int = 2,
         freeze_stage_one: bool = False,
         strain_half_length: int = 32,
+        stage_one_passes: int = 1,
     ):
         super().__init__()
         if stages not in (1, 2):
@@ -50,6 +55,9 @@ class MUSSENet(nn.Module):
         self.stages = int(stages)
         self.freeze_stage_one = bool(freeze_stage_one)
         self.strain_half_length = int(strain_half_length)
+        if stage_one_passes < 1:
+            raise ValueError(f"stage_one_passes must be >= 1, got {stage_one_passes}")
+        self.stage_one_passes = int(stage_one_passes)
         self.min_size = self.stage_one.min_size
         if self.freeze_stage_one:
             for p in self.stage_one.parameters():
@@ -61,17 +69,25 @@ class MUSSENet(nn.Module):
         strain = lsq_strain(u1[:, :1], half)
         return u1 + self.refiner(pre, warp(post, u1), u1, strain)
 
+    def _more_passes(self, pre: torch.Tensor, post: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Passes 2..n of stage one on ``(N, 1, H, W)`` frames from the estimate ``u`` ``(N, 2, H, W)``."""
+        for _ in range(self.stage_one_passes - 1):
+            r = self.stage_one(torch.cat((pre, warp(post, u)), dim=1))
+            u = r + warp(u, r)
+        return u
+
     def _stage_one_pair(self, x: torch.Tensor) -> torch.Tensor:
-        if self.freeze_stage_one:
-            with torch.no_grad():
-                return self.stage_one(x)
-        return self.stage_one(x)
+        return self._more_passes(x[:, :1], x[:, 1:2], self.stage_one(x))
 
     def _stage_one_sequence(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.freeze_stage_one:
-            with torch.no_grad():
-                return self.stage_one.forward_sequence(frames)
-        return self.stage_one.forward_sequence(frames)
+        # a frozen stage one records no graph: its parameters do not require gradients and neither do the frames
+        u = self.stage_one.forward_sequence(frames)
+        if self.stage_one_passes == 1:
+            return u
+        b, t, _, h, w = u.shape
+        pre = frames[:, :1].expand(b, t, h, w).reshape(b * t, 1, h, w)
+        post = frames[:, 1:].reshape(b * t, 1, h, w)
+        return self._more_passes(pre, post, u.reshape(b * t, 2, h, w)).reshape(b, t, 2, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels."""

@@ -7,7 +7,7 @@ import torch
 
 from bundle.errors import ElastographyInputError
 from bundle.estimator import available_estimators, create_estimator
-from bundle.networks import MUSSENet, ResidualRefiner, USSENet, lsq_strain
+from bundle.networks import MUSSENet, ResidualRefiner, USSENet, lsq_strain, warp
 from bundle.networks.estimator import MUSSENetEstimator, load_weights
 
 STAGE_ONE = {"channels": (4, 8, 8, 8), "attention_dim": 8}
@@ -182,9 +182,26 @@ def test_strain_of_uniform_compression():
     torch.testing.assert_close(model.strain(u), lsq_strain(u[:, :1], model.strain_half_length))
 
 
-@pytest.mark.parametrize("freeze", [False, True])
-def test_torchscript_matches_eager(freeze):
-    model = small_musse(freeze_stage_one=freeze).eval()
+def test_second_stage_one_pass_composes_a_residual_on_the_warped_post_frame():
+    """Pass 2 sees (pre, post warped by pass 1); identical frames stay at exactly what pass 1 gives for them."""
+    model = small_musse(stages=1, stage_one_passes=2).eval()
+    one = small_musse(stages=1).eval()
+    frames = torch.randn(1, 3, H, W)
+    with torch.no_grad():
+        u1 = one.forward_sequence(frames)
+        u2 = model.forward_sequence(frames)
+        assert u2.shape == u1.shape and not torch.allclose(u2, u1)
+        # by hand: r = stage_one(pre, warp(post, u1)), u = r + warp(u1, r)
+        pre, post = frames[:, :1], frames[:, 1:2]
+        r = one.stage_one(torch.cat((pre, warp(post, u1[:, 0])), dim=1))
+        torch.testing.assert_close(u2[:, 0], r + warp(u1[:, 0], r))
+    with pytest.raises(ValueError, match="stage_one_passes"):
+        small_musse(stage_one_passes=0)
+
+
+@pytest.mark.parametrize(("freeze", "passes"), [(False, 1), (True, 1), (True, 2)])
+def test_torchscript_matches_eager(freeze, passes):
+    model = small_musse(freeze_stage_one=freeze, stage_one_passes=passes).eval()
     perturb_head(model.refiner)
     scripted = torch.jit.script(model)
     x, frames = torch.randn(1, 2, H, W), torch.randn(1, 3, H, W)

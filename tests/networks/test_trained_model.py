@@ -1,4 +1,6 @@
-"""The shipped weights (models/model.pt) behave: zero motion for identical frames, the applied strain back."""
+"""The shipped weights (models/model.pt) behave: zero motion for identical frames, the applied strain back.
+
+Both forms are checked: stage one alone (USSE-Net, ``stage_one.`` entries) and both stages (MUSSE-Net)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle.networks.estimator import NetworkEstimator
+from bundle.networks.estimator import MUSSENetEstimator, NetworkEstimator
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "model.pt"
 
 
-@pytest.fixture(scope="module")
-def estimator():
-    return NetworkEstimator(checkpoint=MODEL, device="cpu")
+@pytest.fixture(scope="module", params=["usse-net", "musse-net"])
+def estimator(request):
+    if request.param == "usse-net":
+        return NetworkEstimator(checkpoint=MODEL, device="cpu")
+    return MUSSENetEstimator(checkpoint=MODEL, device="cpu")
 
 
 def test_model_is_small_enough_for_the_zoo():
