@@ -26,7 +26,7 @@ from monai.bundle import ConfigParser  # noqa: E402
 
 from bundle.baselines import NCCEstimator  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
-from bundle.evaluation import evaluate_datalist  # noqa: E402
+from bundle.evaluation.command import add_evaluation_arguments, run_evaluation  # noqa: E402
 from bundle.networks import MUSSENet  # noqa: E402
 from bundle.networks.estimator import NetworkEstimator, load_weights  # noqa: E402
 
@@ -38,8 +38,7 @@ def _network(parser: ConfigParser, key: str):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datalist", type=Path, required=True)
-    p.add_argument("--split", default="test")
+    add_evaluation_arguments(p)
     p.add_argument("--usse", type=Path, help="USSE-Net weights trained without the consistency loss")
     p.add_argument("--consistency", type=Path, help="USSE-Net weights trained with the consistency loss")
     p.add_argument("--musse", type=Path, help="MUSSE-Net weights (both stages)")
@@ -49,11 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", default="", help="entry prefix of the stage-one files (see load_weights)")
     p.add_argument("--inference-config", type=Path, default=ROOT / "configs" / "inference.json")
     p.add_argument("--strain-kernel-mm", type=float, default=2.5, help="the same LSQ kernel for every row")
-    p.add_argument("--output", type=Path, default=None)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--max-cases", type=int, default=None)
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
 
     parser = ConfigParser()
@@ -73,20 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         estimators["+refinement (musse-net)"] = NetworkEstimator(
             a.musse, net, strain_kernel_mm=kernel, checkpoint_prefix=""
         )
-    result = evaluate_datalist(
-        a.datalist,
-        estimators,
-        split=a.split,
-        output_dir=a.output,
-        overwrite=a.overwrite,
-        figures=not a.no_figures,
-        max_cases=a.max_cases,
-        progress=not a.no_progress,
-    )
-    print(result.table())
-    if a.output:
-        print(f"results: {a.output}")
-    return 0
+    return run_evaluation(a, estimators)
 
 
 if __name__ == "__main__":

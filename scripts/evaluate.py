@@ -22,22 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
 from bundle.estimator import available_estimators, create_estimator  # noqa: E402
-from bundle.evaluation import evaluate_datalist  # noqa: E402
+from bundle.evaluation.command import add_evaluation_arguments, run_evaluation  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datalist", type=Path, required=True)
-    p.add_argument("--split", default="test", help="training, validation, test or all")
+    add_evaluation_arguments(p)
     p.add_argument("--estimators", default="ncc", help=f"comma-separated names; available: {available_estimators()}")
     p.add_argument(
         "--estimator-args", default="{}", help='JSON: {"ncc": {"window_mm": 2.0}} passes keyword arguments by name'
     )
-    p.add_argument("--output", type=Path, default=None, help="folder for CSV/JSON/PNG (none: print only)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--max-cases", type=int, default=None)
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     try:
         kwargs = json.loads(a.estimator_args)
@@ -45,20 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ElastographyInputError(f"--estimator-args is not valid JSON ({err})") from None
     names = [n.strip() for n in a.estimators.split(",") if n.strip()]
     estimators = {n: create_estimator(n, **kwargs.get(n, {})) for n in names}
-    result = evaluate_datalist(
-        a.datalist,
-        estimators,
-        split=a.split,
-        output_dir=a.output,
-        overwrite=a.overwrite,
-        figures=not a.no_figures,
-        max_cases=a.max_cases,
-        progress=not a.no_progress,
-    )
-    print(result.table())
-    if a.output:
-        print(f"results: {a.output}")
-    return 0
+    return run_evaluation(a, estimators)
 
 
 if __name__ == "__main__":

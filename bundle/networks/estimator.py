@@ -108,15 +108,9 @@ class NetworkEstimator(DisplacementEstimator):
 
 @register_estimator("musse-net")
 class MUSSENetEstimator(NetworkEstimator):
-    """Both stages of MUSSE-Net (:class:`MUSSENet` with default arguments unless ``network`` is given)."""
+    """Both stages of MUSSE-Net: :class:`NetworkEstimator` with a default :class:`MUSSENet` and the whole
+    checkpoint (``checkpoint_prefix=""``); the other arguments are the parent's."""
 
-    def __init__(
-        self,
-        checkpoint: str | Path | None = "models/model.pt",
-        network: nn.Module | None = None,
-        device: str | None = None,
-        strain_kernel_mm: float = 2.5,
-        checkpoint_prefix: str = "",
-    ):
-        network = network if network is not None else MUSSENet()
-        super().__init__(checkpoint, network, device, strain_kernel_mm, checkpoint_prefix)
+    def __init__(self, checkpoint: str | Path | None = "models/model.pt", network: nn.Module | None = None, **kwargs):
+        kwargs.setdefault("checkpoint_prefix", "")
+        super().__init__(checkpoint, network if network is not None else MUSSENet(), **kwargs)
