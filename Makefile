@@ -28,12 +28,12 @@ demo: $(STAMP)
 	$(PY) -m monai.bundle run --config_file configs/train.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/train --epochs 1 --val_interval 1 --num_val_cases 1 \
 		--pretrained_checkpoint models/model.pt --pretrained_prefix stage_one. --learning_rate 0.0001 --tracking mlflow
-	@echo "== inference with models/model.pt (both MUSSE-Net stages): NIfTI displacement and strain, PNG panels"
+	@echo "== inference with models/model.pt (both MUSSE-Net stages; instance optimisation off here for speed): NIfTI, PNG"
 	$(PY) -m monai.bundle run --config_file configs/inference.json --dataset_dir $(DEMO_DIR)/data \
-		--output_dir $(DEMO_DIR)/inference --overwrite true
-	@echo "== NCC, USSE-Net (stage one) and MUSSE-Net (both stages) side by side on the test split"
-	$(PY) scripts/evaluate.py --datalist $(DEMO_DIR)/data/datalist.json --split test --estimators ncc,usse-net,musse-net \
-		--output $(DEMO_DIR)/evaluation --overwrite --no-progress
+		--output_dir $(DEMO_DIR)/inference --overwrite true --instance_steps 0
+	@echo "== NCC, USSE-Net (stage one), MUSSE-Net (both stages) and MUSSE-Net + instance optimisation on the test split"
+	$(PY) -m monai.bundle run --config_file configs/evaluate.json --dataset_dir $(DEMO_DIR)/data \
+		--output_dir $(DEMO_DIR)/evaluation --overwrite true
 	$(PY) scripts/show_mlflow.py --tracking-uri sqlite:///$(CURDIR)/$(DEMO_DIR)/train/mlruns.db
 
 test: $(STAMP)

@@ -103,9 +103,12 @@ def test_bundle_configs_simulate_and_evaluate(tmp_path):
         "--output_dir",
         tmp_path / "e",
         "--figures",
-        "false",
+        "False",
+        "--instance_steps",
+        "3",
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "musse-net + io" in r.stdout
     assert "CNRe(no root)" in r.stdout and (tmp_path / "e" / "results.json").is_file()
 
 

@@ -7,6 +7,7 @@ frames as one sequence, converts the output to mm with the acquisition record, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,9 @@ class NetworkEstimator(DisplacementEstimator):
         strain_kernel_mm: least-squares strain kernel for :meth:`strain`.
         checkpoint_prefix: load only the checkpoint's entries under this name (see :func:`load_weights`); the
             default takes stage one out of the bundle's MUSSE-Net weights.
+        instance_optimization: optional test-time refinement of the network's displacement, called as
+            ``f(frames (B, 1 + T, H, W), displacement_px (B, T, 2, H, W)) -> displacement_px``
+            (:class:`bundle.instance_optimization.InstanceOptimization`).
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class NetworkEstimator(DisplacementEstimator):
         device: str | None = None,
         strain_kernel_mm: float = 2.5,
         checkpoint_prefix: str = "stage_one.",
+        instance_optimization: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
         self.device = pick_device(device)
         self.network = network if network is not None else USSENet()
@@ -97,11 +102,15 @@ class NetworkEstimator(DisplacementEstimator):
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.checkpoint_prefix = checkpoint_prefix
         self.strain_kernel_mm = float(strain_kernel_mm)
+        self.instance_optimization = instance_optimization
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         frames = torch.from_numpy(np.concatenate([pre[None], posts], axis=0)[None]).to(self.device)
         with torch.inference_mode():
-            displacement_px = self.network.forward_sequence(frames)[0].float().cpu().numpy()  # (T, 2, H, W)
+            displacement_px = self.network.forward_sequence(frames).float()  # (1, T, 2, H, W)
+        if self.instance_optimization is not None:
+            displacement_px = self.instance_optimization(frames, displacement_px)
+        displacement_px = displacement_px[0].cpu().numpy()
         scale = np.array(acquisition.spacing_mm, dtype=np.float32).reshape(1, 2, 1, 1)
         return displacement_px * scale
 

@@ -2,12 +2,13 @@
 
 MONAI's MLFlowHandler logs parameters, losses, metrics and the executed config. At the end of training this
 handler adds the files in ``paths`` (folders recursively) as artifacts of the MLflow run that the same training
-started. Without ``--tracking mlflow`` there is no such run and it does nothing: it never attaches files to a
-run of an earlier training.
+started. Without ``--tracking mlflow`` (or without mlflow installed) there is no such run and it does nothing:
+it never attaches files to a run of an earlier training.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ class MLflowArtifactsHandler:
         self.started_ms = int(time.time() * 1000) - 60_000  # MLFlowHandler's run may start just before us
 
     def _completed(self, engine: Engine) -> None:
-        import mlflow
+        if importlib.util.find_spec("mlflow") is None:  # then MONAI's MLFlowHandler cannot have run either
+            return
+        import mlflow  # here, not at module level: importing it takes seconds
 
         client = mlflow.MlflowClient(self.tracking_uri)
         experiment = client.get_experiment_by_name(self.experiment_name)

@@ -82,7 +82,7 @@ def test_train_resume_and_infer(data, tmp_path):
     infer = tmp_path / "infer"
     r = _bundle(
         "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", infer,
-        "--checkpoint", refine / "checkpoints" / "model.pt", *TINY_NET, *TINY_REFINER,
+        "--checkpoint", refine / "checkpoints" / "model.pt", *TINY_NET, *TINY_REFINER, "--instance_steps", 3,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     strain = nib.load(infer / "case_0000_strain.nii.gz")
