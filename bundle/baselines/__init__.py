@@ -1,6 +1,8 @@
-"""Classical displacement estimators (registered on import)."""
+"""Classical displacement estimators (registered on import): windowed NCC, dynamic programming, GLUE-class."""
 
-from bundle.baselines import ncc
+from bundle.baselines import dp, glue, ncc
+from bundle.baselines.dp import DPEstimator
+from bundle.baselines.glue import GLUEEstimator
 from bundle.baselines.ncc import NCCEstimator
 
-__all__ = ["NCCEstimator", "ncc"]
+__all__ = ["DPEstimator", "GLUEEstimator", "NCCEstimator", "dp", "glue", "ncc"]

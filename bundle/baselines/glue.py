@@ -1,0 +1,153 @@
+"""GLUE-class global displacement estimation (Hashemi & Rivaz, IEEE TUFFC 2017).
+
+From an integer seed (dynamic programming, :mod:`bundle.baselines.dp`), the axial ``a`` and lateral ``l``
+displacement of every sample (pixels) minimise, over the whole frame at once,
+
+    sum (I1(i,j) - I2(i + a_ij, j + l_ij))^2
+      + alpha1 (a_ij - a_(i-1)j - e)^2 + alpha2 (a_ij - a_i(j-1))^2
+      + beta1 (l_ij - l_(i-1)j)^2 + beta2 (l_ij - l_i(j-1))^2
+
+(``e`` the seed's mean axial displacement step, i.e. its mean strain, so that uniform compression costs nothing).
+``I2`` is linearised about the current estimate by a first-order Taylor expansion, which makes the problem
+one sparse ``2HW x 2HW`` symmetric positive-definite linear system in the increments; it is solved, the
+estimate updated and the expansion repeated ``iterations`` times. ``I1``/``I2`` are the pre and post RF with
+unit standard deviation (the scale the default weights (5, 1, 5, 1) assume); ``I2`` and its derivatives
+between samples come from cubic splines.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from bundle.acquisition import Acquisition
+from bundle.baselines.dp import DPEstimator
+from bundle.errors import ElastographyInputError
+from bundle.estimator import DisplacementEstimator, register_estimator
+
+__all__ = ["GLUEEstimator", "glue_refine"]
+
+
+def _difference_operators(h: int, w: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Axial ``Dz`` ((H-1)W x HW) and lateral ``Dx`` (H(W-1) x HW) first differences of a row-major (H, W) grid."""
+    dz = sp.kron(sp.diags([-np.ones(h - 1), np.ones(h - 1)], [0, 1], shape=(h - 1, h)), sp.identity(w))
+    dx = sp.kron(sp.identity(h), sp.diags([-np.ones(w - 1), np.ones(w - 1)], [0, 1], shape=(w - 1, w)))
+    return dz.tocsr(), dx.tocsr()
+
+
+def glue_refine(
+    pre: np.ndarray,
+    post: np.ndarray,
+    axial_px: np.ndarray,
+    lateral_px: np.ndarray,
+    weights: tuple[float, float, float, float] = (5.0, 1.0, 5.0, 1.0),
+    iterations: int = 2,
+    solver: str = "cg",
+    cg_tolerance: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine a displacement seed by the GLUE cost (module docstring).
+
+    Args:
+        pre, post: ``(H, W)`` RF (unit standard deviation).
+        axial_px, lateral_px: ``(H, W)`` seed displacement in pixels (e.g. the integer DP result).
+        weights: ``(alpha1, alpha2, beta1, beta2)``.
+        iterations: Taylor expansions (each one sparse solve).
+        solver: ``"cg"`` (preconditioned conjugate gradients, relative residual ``cg_tolerance``; ~10x faster
+            on 2048 x 128 frames) or ``"direct"`` (sparse LU, ``scipy.sparse.linalg.spsolve``).
+        cg_tolerance: relative residual at which conjugate gradients stop.
+
+    Returns:
+        ``(axial_px, lateral_px)`` float64 ``(H, W)``.
+    """
+    pre = np.asarray(pre, dtype=np.float64)
+    post = np.asarray(post, dtype=np.float64)
+    h, w = pre.shape
+    if post.shape != (h, w) or np.shape(axial_px) != (h, w) or np.shape(lateral_px) != (h, w):
+        raise ElastographyInputError("pre, post and the seed must all be (H, W) arrays of one shape")
+    a1, a2, b1, b2 = (float(x) for x in weights)
+    if min(a1, a2, b1, b2) < 0 or int(iterations) != iterations or iterations < 1:
+        raise ElastographyInputError(f"weights must be >= 0 and iterations >= 1, got {weights}, {iterations}")
+    if solver not in ("cg", "direct"):
+        raise ElastographyInputError(f"solver must be 'cg' or 'direct', got {solver!r}")
+    a = np.asarray(axial_px, dtype=np.float64).copy()
+    lat = np.asarray(lateral_px, dtype=np.float64).copy()
+    mean_step = float(np.mean(np.diff(a, axis=0))) if h > 1 else 0.0
+    dz, dx = _difference_operators(h, w)
+    smooth_a = a1 * (dz.T @ dz) + a2 * (dx.T @ dx)
+    smooth_l = b1 * (dz.T @ dz) + b2 * (dx.T @ dx)
+    e_term = a1 * (dz.T @ np.full(dz.shape[0], mean_step))
+    coeffs = ndi.spline_filter(post, order=3)
+    grad_z = ndi.spline_filter(np.gradient(post, axis=0), order=3)
+    grad_x = ndi.spline_filter(np.gradient(post, axis=1), order=3)
+    zz, xx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    for _ in range(int(iterations)):
+        coords = np.stack([zz + a, xx + lat])
+        inside = ((coords[0] >= 0) & (coords[0] <= h - 1) & (coords[1] >= 0) & (coords[1] <= w - 1)).ravel()
+        warped = ndi.map_coordinates(coeffs, coords, order=3, mode="nearest", prefilter=False).ravel()
+        gz = ndi.map_coordinates(grad_z, coords, order=3, mode="nearest", prefilter=False).ravel() * inside
+        gx = ndi.map_coordinates(grad_x, coords, order=3, mode="nearest", prefilter=False).ravel() * inside
+        residual = (pre.ravel() - warped) * inside
+        av, lv = a.ravel(), lat.ravel()
+        matrix = sp.bmat(
+            [[sp.diags(gz * gz) + smooth_a, sp.diags(gz * gx)], [sp.diags(gz * gx), sp.diags(gx * gx) + smooth_l]],
+            format="csr",
+        )
+        rhs = np.concatenate([gz * residual - smooth_a @ av + e_term, gx * residual - smooth_l @ lv])
+        if solver == "direct":
+            step = spla.spsolve(matrix.tocsc(), rhs)
+        else:  # conjugate gradients with a Jacobi preconditioner: the matrix is symmetric positive definite
+            jacobi = sp.diags(1.0 / np.maximum(matrix.diagonal(), 1e-12))
+            step, info = spla.cg(matrix, rhs, rtol=cg_tolerance, maxiter=2000, M=jacobi)
+            if info != 0:
+                raise RuntimeError(f"GLUE: conjugate gradients did not converge ({info} iterations)")
+        a += step[: h * w].reshape(h, w)
+        lat += step[h * w :].reshape(h, w)
+    return a, lat
+
+
+@register_estimator("glue")
+class GLUEEstimator(DisplacementEstimator):
+    """GLUE-class estimator: dynamic-programming seed (:class:`DPEstimator`) refined by :func:`glue_refine`.
+
+    Args:
+        weights: ``(alpha1, alpha2, beta1, beta2)`` (defaults of Hashemi & Rivaz 2017: 5, 1, 5, 1).
+        iterations: Taylor expansions, one sparse solve each.
+        dp: the seed's estimator (default :class:`DPEstimator` with its defaults).
+        solver: ``"cg"`` or ``"direct"`` (see :func:`glue_refine`).
+        strain_kernel_mm: least-squares strain kernel (mm) used by :meth:`strain`.
+    """
+
+    def __init__(
+        self,
+        weights: tuple[float, float, float, float] = (5.0, 1.0, 5.0, 1.0),
+        iterations: int = 2,
+        dp: DPEstimator | None = None,
+        solver: str = "cg",
+        strain_kernel_mm: float = 2.5,
+    ):
+        if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
+            raise ElastographyInputError(f"weights must be four numbers >= 0, got {weights!r}")
+        if int(iterations) != iterations or iterations < 1:
+            raise ElastographyInputError(f"iterations must be a positive integer, got {iterations!r}")
+        if not (math.isfinite(strain_kernel_mm) and strain_kernel_mm > 0):
+            raise ElastographyInputError(f"strain_kernel_mm must be > 0, got {strain_kernel_mm!r}")
+        if solver not in ("cg", "direct"):
+            raise ElastographyInputError(f"solver must be 'cg' or 'direct', got {solver!r}")
+        self.solver = solver
+        self.weights = tuple(float(x) for x in weights)
+        self.iterations = int(iterations)
+        self.dp = dp if dp is not None else DPEstimator()
+        self.strain_kernel_mm = float(strain_kernel_mm)
+
+    def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
+        dz, dx = acquisition.spacing_mm
+        out = np.empty((posts.shape[0], 2, *pre.shape), dtype=np.float32)
+        for k, post in enumerate(posts):
+            seed_a, seed_l = self.dp.integer_displacement(pre, post)
+            a, lat = glue_refine(pre, post, seed_a, seed_l, self.weights, self.iterations, self.solver)
+            out[k, 0], out[k, 1] = a * dz, lat * dx
+        return out
