@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""Side-by-side report: every estimator on one data set in one run, with the strain-filter bound beside SNRe.
+
+Example (held-out simulation; any datalist of the same format works, e.g. a user's data folder, where the
+figures that need ground truth come out n/a)::
+
+    python scripts/report.py --datalist data/simulated/datalist.json --split test --output runs/report \\
+        --docs docs/benchmarks.md
+
+Estimators: ``ncc``, ``dp``, ``glue`` and the networks of ``configs/evaluate.json`` (``usse-net``, ``musse-net``,
+``musse-net + io``), all with the same least-squares strain kernel. Writes what ``scripts/evaluate.py`` writes
+(per_frame.csv, summary.csv, results.json, table.txt, figures/<case>.png: B-mode | ground truth | every
+estimator) plus ``report.md``; ``--docs FILE`` replaces the ``<!-- report:start/end -->`` section of FILE with
+the table and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monai.bundle import ConfigParser  # noqa: E402
+
+from bundle.cli import run_main  # noqa: E402
+from bundle.errors import ElastographyInputError  # noqa: E402
+from bundle.estimator import create_estimator  # noqa: E402
+from bundle.evaluation.cases import load_case, load_datalist  # noqa: E402
+from bundle.evaluation.command import add_evaluation_arguments  # noqa: E402
+from bundle.evaluation.report import (  # noqa: E402
+    effective_window_mm,
+    markdown_table,
+    replace_section,
+    strain_filter_bounds,
+)
+from bundle.evaluation.runner import evaluate_datalist  # noqa: E402
+from bundle.io.atomic import atomic_write_text  # noqa: E402
+
+DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
+
+
+def _estimators(names: list[str], instance_steps: int | None):
+    """Classical ones from the registry, networks from configs/evaluate.json (same weights and kernel)."""
+    parser = ConfigParser()
+    parser.read_config(str(ROOT / "configs" / "evaluate.json"))
+    parser["bundle_root"] = str(ROOT)
+    if instance_steps is not None:
+        parser["instance_steps"] = instance_steps
+    configured = parser.config["estimators"]
+    out = {}
+    for name in names:
+        if name in configured:
+            out[name] = parser.get_parsed_content(f"estimators#{name}", lazy=False)
+        else:
+            out[name] = create_estimator(name)  # unknown names are refused here with the list of known ones
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_evaluation_arguments(p)
+    p.add_argument("--estimators", default=DEFAULT_ESTIMATORS, help="comma-separated names")
+    p.add_argument("--instance-steps", type=int, default=None, help="instance optimisation steps (config default)")
+    p.add_argument("--snr-db", type=float, default=30.0, help="echo SNR of the data for the strain-filter bound")
+    p.add_argument("--docs", type=Path, default=None, help="Markdown file whose report section is replaced")
+    a = p.parse_args(argv)
+    if a.output is None:
+        raise ElastographyInputError("--output is required: the report writes files")
+    names = [n.strip() for n in a.estimators.split(",") if n.strip()]
+    estimators = _estimators(names, a.instance_steps)
+    result = evaluate_datalist(
+        a.datalist,
+        estimators,
+        split=a.split,
+        output_dir=a.output,
+        overwrite=a.overwrite,
+        figures=not a.no_figures,
+        max_cases=a.max_cases,
+        progress=not a.no_progress,
+    )
+    entries, base = load_datalist(a.datalist, a.split)
+    entries = entries[: a.max_cases] if a.max_cases else entries
+    acquisitions = {}
+    for entry in entries:
+        case = load_case(entry, base)
+        acquisitions[case.name] = case.frames.acquisition
+    first = next(iter(acquisitions.values()))
+    windows = {n: effective_window_mm(e, first) for n, e in estimators.items()}
+    kernels = {n: e.strain_kernel_mm for n, e in estimators.items()}
+    bounds = strain_filter_bounds(result.rows, windows, acquisitions, kernels, a.snr_db)
+    args = argv if argv is not None else sys.argv[1:]
+    command = "python scripts/report.py " + " ".join(shlex.quote(x) for x in args)
+    windows_text = ", ".join(f"{n} {w:.2f} mm" for n, w in windows.items())
+    body = "\n".join(
+        [
+            f"```bash\n{command}\n```",
+            "",
+            f"{platform.processor() or platform.machine()}, {date.today().isoformat()}; "
+            f"{int(next(iter(result.summary.values()))['frames'])} frame pairs per estimator. SNRe bound: strain "
+            f"filter at each frame's applied strain, echo SNR {a.snr_db:g} dB, strain kernel "
+            f"{', '.join(sorted({f'{k:g} mm' for k in kernels.values()}))}, effective windows: {windows_text}. "
+            "Figures: `figures/<case>.png` of the output folder.",
+            "",
+            markdown_table(result.summary, bounds),
+        ]
+    )
+    atomic_write_text(a.output / "report.md", body + "\n", overwrite=True)
+    print(result.table())
+    print(body)
+    if a.docs is not None:
+        text = a.docs.read_text() if a.docs.is_file() else ""
+        atomic_write_text(a.docs, replace_section(text, body), overwrite=True)
+        print(f"updated: {a.docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
