@@ -32,14 +32,13 @@ from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
 from bundle.estimator import create_estimator  # noqa: E402
 from bundle.evaluation.cases import load_case, load_datalist  # noqa: E402
-from bundle.evaluation.command import add_evaluation_arguments  # noqa: E402
+from bundle.evaluation.command import add_evaluation_arguments, evaluate_with_arguments  # noqa: E402
 from bundle.evaluation.report import (  # noqa: E402
     effective_window_mm,
     markdown_table,
     replace_section,
     strain_filter_bounds,
 )
-from bundle.evaluation.runner import evaluate_datalist  # noqa: E402
 from bundle.io.atomic import atomic_write_text  # noqa: E402
 
 DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
@@ -74,16 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ElastographyInputError("--output is required: the report writes files")
     names = [n.strip() for n in a.estimators.split(",") if n.strip()]
     estimators = _estimators(names, a.instance_steps)
-    result = evaluate_datalist(
-        a.datalist,
-        estimators,
-        split=a.split,
-        output_dir=a.output,
-        overwrite=a.overwrite,
-        figures=not a.no_figures,
-        max_cases=a.max_cases,
-        progress=not a.no_progress,
-    )
+    result = evaluate_with_arguments(a, estimators)
     entries, base = load_datalist(a.datalist, a.split)
     entries = entries[: a.max_cases] if a.max_cases else entries
     acquisitions = {}

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bundle.estimator import DisplacementEstimator
-from bundle.evaluation.runner import evaluate_datalist
+from bundle.evaluation.runner import EvaluationResult, evaluate_datalist
 
-__all__ = ["add_evaluation_arguments", "run_evaluation"]
+__all__ = ["add_evaluation_arguments", "evaluate_with_arguments", "run_evaluation"]
 
 
 def add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,9 +23,9 @@ def add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def run_evaluation(a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator]) -> int:
-    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`; print the table."""
-    result = evaluate_datalist(
+def evaluate_with_arguments(a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator]) -> EvaluationResult:
+    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`."""
+    return evaluate_datalist(
         a.datalist,
         estimators,
         split=a.split,
@@ -35,6 +35,11 @@ def run_evaluation(a: argparse.Namespace, estimators: Mapping[str, DisplacementE
         max_cases=a.max_cases,
         progress=not a.no_progress,
     )
+
+
+def run_evaluation(a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator]) -> int:
+    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`; print the table."""
+    result = evaluate_with_arguments(a, estimators)
     print(result.table())
     if a.output:
         print(f"results: {a.output}")
