@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Side-by-side report: every estimator on one data set in one run, with the strain-filter bound beside SNRe.
 
-Example (held-out simulation; any datalist of the same format works, e.g. a user's data folder, where the
-figures that need ground truth come out n/a)::
+Example (held-out simulation; ``--datalist`` may also be a folder of RF NIfTI files with JSON sidecars, e.g. a
+user's data without ground truth, where the figures that need it come out n/a)::
 
     python scripts/report.py --datalist data/simulated/datalist.json --split test --output runs/report \\
         --docs docs/benchmarks.md
@@ -17,9 +17,11 @@ the table and the command.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shlex
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from bundle.evaluation.report import (  # noqa: E402
     replace_section,
     strain_filter_bounds,
 )
+from bundle.inference import find_rf_files  # noqa: E402
 from bundle.io.atomic import atomic_write_text  # noqa: E402
 
 DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
@@ -71,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.output is None:
         raise ElastographyInputError("--output is required: the report writes files")
+    args = argv if argv is not None else sys.argv[1:]
+    with tempfile.TemporaryDirectory() as scratch:
+        if a.datalist.is_dir():  # a user's folder: every RF file of it, as one split
+            files = find_rf_files(a.datalist)
+            if not files:
+                raise ElastographyInputError("no RF NIfTI file with a JSON sidecar in the folder", a.datalist)
+            a.datalist, a.split = Path(scratch) / "datalist.json", "test"
+            a.datalist.write_text(json.dumps({"test": [{"image": str(f.resolve())} for f in files]}))
+        return _report(a, args)
+
+
+def _report(a: argparse.Namespace, args: list[str]) -> int:
     names = [n.strip() for n in a.estimators.split(",") if n.strip()]
     estimators = _estimators(names, a.instance_steps)
     result = evaluate_with_arguments(a, estimators)
@@ -84,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     windows = {n: effective_window_mm(e, first) for n, e in estimators.items()}
     kernels = {n: e.strain_kernel_mm for n, e in estimators.items()}
     bounds = strain_filter_bounds(result.rows, windows, acquisitions, kernels, a.snr_db)
-    args = argv if argv is not None else sys.argv[1:]
     command = "python scripts/report.py " + " ".join(shlex.quote(x) for x in args)
     windows_text = ", ".join(f"{n} {w:.2f} mm" for n, w in windows.items())
     body = "\n".join(

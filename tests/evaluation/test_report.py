@@ -88,3 +88,22 @@ def test_report_script_runs_the_classical_estimators_and_updates_a_docs_file(tmp
     assert "<!-- report:start -->" in docs.read_text() and "| dp | 2 |" in docs.read_text()
     r = subprocess.run([*cmd[:-2], "--estimators", "ncc,nonsense"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "unknown estimator 'nonsense'" in r.stderr
+
+    # a user's folder: RF and sidecar only, no datalist and no ground truth
+    user = tmp_path / "user"
+    user.mkdir()
+    for name in ("case_0000_rf.nii", "case_0000_rf.json"):
+        (user / name).write_bytes((data / name).read_bytes())
+    cmd = [sys.executable, "scripts/report.py", "--datalist", str(user), "--output", str(tmp_path / "user-out"),
+           "--estimators", "ncc", "--no-progress", "--no-figures"]  # fmt: skip
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    row = next(
+        line for line in (tmp_path / "user-out" / "report.md").read_text().splitlines() if line.startswith("| ncc")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "2" and cells[2] == "n/a" and float(cells[5]) > 1  # no strain NRMSE without truth; SNRe
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([*cmd[:2], "--datalist", str(empty), *cmd[4:]], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "no RF NIfTI file" in r.stderr
