@@ -31,6 +31,9 @@ from bundle.estimator import DisplacementEstimator, register_estimator
 
 __all__ = ["GLUEEstimator", "glue_refine"]
 
+#: step (pixels) of the central difference that gives the spline's derivatives
+_DELTA = 0.1
+
 
 def _difference_operators(h: int, w: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Axial ``Dz`` ((H-1)W x HW) and lateral ``Dx`` (H(W-1) x HW) first differences of a row-major (H, W) grid."""
@@ -80,16 +83,20 @@ def glue_refine(
     smooth_a = a1 * (dz.T @ dz) + a2 * (dx.T @ dx)
     smooth_l = b1 * (dz.T @ dz) + b2 * (dx.T @ dx)
     e_term = a1 * (dz.T @ np.full(dz.shape[0], mean_step))
-    coeffs = ndi.spline_filter(post, order=3)
-    grad_z = ndi.spline_filter(np.gradient(post, axis=0), order=3)
-    grad_x = ndi.spline_filter(np.gradient(post, axis=1), order=3)
+    coeffs = ndi.spline_filter(post, order=3, mode="nearest")
+
+    def sample(z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return ndi.map_coordinates(coeffs, np.stack([z, x]), order=3, mode="nearest", prefilter=False).ravel()
+
     zz, xx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
     for _ in range(int(iterations)):
-        coords = np.stack([zz + a, xx + lat])
-        inside = ((coords[0] >= 0) & (coords[0] <= h - 1) & (coords[1] >= 0) & (coords[1] <= w - 1)).ravel()
-        warped = ndi.map_coordinates(coeffs, coords, order=3, mode="nearest", prefilter=False).ravel()
-        gz = ndi.map_coordinates(grad_z, coords, order=3, mode="nearest", prefilter=False).ravel() * inside
-        gx = ndi.map_coordinates(grad_x, coords, order=3, mode="nearest", prefilter=False).ravel() * inside
+        z, x = zz + a, xx + lat
+        inside = ((z >= 0) & (z <= h - 1) & (x >= 0) & (x <= w - 1)).ravel()
+        warped = sample(z, x)
+        # derivatives of the spline itself, by a +-0.1-pixel central difference (within 0.2 % of the exact slope
+        # of RF at fs = 4 f0); np.gradient of the samples would underestimate it by 10 % at fs = 8 f0, 36 % at 4 f0
+        gz = (sample(z + _DELTA, x) - sample(z - _DELTA, x)) / (2 * _DELTA) * inside
+        gx = (sample(z, x + _DELTA) - sample(z, x - _DELTA)) / (2 * _DELTA) * inside
         residual = (pre.ravel() - warped) * inside
         av, lv = a.ravel(), lat.ravel()
         matrix = sp.bmat(
