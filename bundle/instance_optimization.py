@@ -25,15 +25,17 @@ class InstanceOptimization:
     Args:
         loss: the unsupervised loss, called as ``loss(pre (B, 1, H, W), posts (B, T, H, W), u (B, T, 2, H, W))``
             and returning a dict whose ``"loss"`` is minimised (e.g. the ``loss`` of ``configs/train.json``).
-        steps: Adam steps (0 returns the displacement unchanged).
-        learning_rate: Adam step size in pixels (the largest change a step makes is about this).
+        steps: Adam steps (0 returns the displacement unchanged); 100 in ``configs/inference.json``.
+        learning_rate: Adam step size in pixels (a step changes a pixel by at most about this; Adam's
+            ``eps`` of 1e-8 shortens the steps a little where the per-pixel gradient of the mean loss is tiny).
 
     The frames are scaled by the pre frame's standard deviation first, so the result does not depend on the
-    RF's amplitude scale. Every level of every batch item is one set of free parameters (Adam is per
-    element, so optimising them together equals optimising them one by one).
+    RF's amplitude scale (:class:`bundle.estimator.DisplacementEstimator` has normalised them already; direct
+    callers need not). The displacement of every post frame of every batch item is optimised at once; the loss
+    is their mean, as in training, so each pixel's gradient is scaled by one over the number of frames.
     """
 
-    def __init__(self, loss: nn.Module, steps: int = 60, learning_rate: float = 0.05):
+    def __init__(self, loss: nn.Module, steps: int = 100, learning_rate: float = 0.05):
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
         if not learning_rate > 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -49,19 +50,24 @@ DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
 
 def _estimators(names: list[str], instance_steps: int | None):
     """Classical ones from the registry, networks from configs/evaluate.json (same weights and kernel)."""
-    parser = ConfigParser()
-    parser.read_config(str(ROOT / "configs" / "evaluate.json"))
-    parser["bundle_root"] = str(ROOT)
-    if instance_steps is not None:
-        parser["instance_steps"] = instance_steps
-    configured = parser.config["estimators"]
-    out = {}
-    for name in names:
-        if name in configured:
-            out[name] = parser.get_parsed_content(f"estimators#{name}", lazy=False)
-        else:
-            out[name] = create_estimator(name)  # unknown names are refused here with the list of known ones
-    return out
+    here = os.getcwd()
+    os.chdir(ROOT)  # the configs' "%configs/..." macros are relative to the bundle root
+    try:
+        parser = ConfigParser()
+        parser.read_config("configs/evaluate.json")
+        parser["bundle_root"] = str(ROOT)
+        if instance_steps is not None:
+            parser["instance_steps"] = instance_steps
+        configured = parser.config["estimators"]
+        out = {}
+        for name in names:
+            if name in configured:
+                out[name] = parser.get_parsed_content(f"estimators#{name}", lazy=False)
+            else:
+                out[name] = create_estimator(name)  # unknown names are refused here with the list of known ones
+        return out
+    finally:
+        os.chdir(here)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,10 +101,12 @@ def _report(a: argparse.Namespace, args: list[str]) -> int:
     for entry in entries:
         case = load_case(entry, base)
         acquisitions[case.name] = case.frames.acquisition
+    if not acquisitions or not result.summary:
+        raise ElastographyInputError("no case to report on", a.datalist)
     first = next(iter(acquisitions.values()))
     windows = {n: effective_window_mm(e, first) for n, e in estimators.items()}
     kernels = {n: e.strain_kernel_mm for n, e in estimators.items()}
-    bounds = strain_filter_bounds(result.rows, windows, acquisitions, kernels, a.snr_db)
+    bounds = strain_filter_bounds(result.rows, estimators, acquisitions, a.snr_db)
     command = "python scripts/report.py " + " ".join(shlex.quote(x) for x in args)
     windows_text = ", ".join(f"{n} {w:.2f} mm" for n, w in windows.items())
     body = "\n".join(

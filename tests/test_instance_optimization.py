@@ -38,7 +38,7 @@ def _mean_strain(u_px: torch.Tensor, dz_mm: float) -> float:
 def test_a_wrong_start_is_pulled_to_the_applied_strain(compressed):
     seq, frames, true_px = compressed
     dz = seq.acquisition.axial_spacing_mm
-    start = true_px * 0.9  # 10 % too little compression: up to ~2.6 samples wrong at depth
+    start = true_px * 0.9  # 10 % too little compression: up to 0.5 samples wrong at the bottom
     start[:, :, 0] += 0.4  # and a 0.4-sample global offset
     loss = _loss()
     before = float(loss(frames[:, :1], frames[:, 1:], start)["loss"])
@@ -48,7 +48,7 @@ def test_a_wrong_start_is_pulled_to_the_applied_strain(compressed):
     assert _mean_strain(start, dz) == pytest.approx(-0.9 * STRAIN, rel=0.02)
     assert _mean_strain(refined, dz) == pytest.approx(-STRAIN, rel=0.02)
     inner = (slice(None), slice(None), 0, slice(64, -64), slice(2, -2))
-    assert float((refined - true_px)[inner].abs().mean()) < 0.1  # samples, from 0.4-3 at the start
+    assert float((refined - true_px)[inner].abs().mean()) < 0.1  # samples, from 0.4-0.9 at the start (with the offset)
 
 
 def test_result_does_not_depend_on_the_rf_amplitude_scale(compressed):

@@ -46,25 +46,25 @@ def effective_window_mm(estimator: DisplacementEstimator, acquisition: Acquisiti
 
 def strain_filter_bounds(
     rows: list[dict],
-    windows_mm: Mapping[str, float],
+    estimators: Mapping[str, DisplacementEstimator],
     acquisitions: Mapping[str, Acquisition],
-    kernel_mm: Mapping[str, float],
     snr_db: float,
 ) -> dict[str, float]:
     """Mean over each estimator's frames of the SNRe bound at the frame's applied strain.
 
     Args:
         rows: evaluation rows (``case``, ``estimator``, ``applied_strain``).
-        windows_mm, kernel_mm: per estimator name.
-        acquisitions: per case name.
+        estimators: by name (their :func:`effective_window_mm` and ``strain_kernel_mm``).
+        acquisitions: per case name (the window of the dense estimators depends on the centre frequency).
         snr_db: echo SNR of the data (dB).
     """
     values: dict[str, list[float]] = {}
     for row in rows:
         name, strain = row["estimator"], float(row.get("applied_strain") or math.nan)
-        if not (math.isfinite(strain) and strain > 0) or name not in windows_mm:
+        if not (math.isfinite(strain) and strain > 0) or name not in estimators:
             continue
-        bound = strain_filter_snr_e(strain, acquisitions[row["case"]], windows_mm[name], kernel_mm[name], snr_db)
+        est, acq = estimators[name], acquisitions[row["case"]]
+        bound = strain_filter_snr_e(strain, acq, effective_window_mm(est, acq), est.strain_kernel_mm, snr_db)
         values.setdefault(name, []).append(bound)
     return {name: float(np.mean(v)) for name, v in values.items()}
 

@@ -1,7 +1,7 @@
 """CUDA and AMP: the same code on a GPU gives the CPU's answers; AMP training steps stay finite.
 
 Skipped where no CUDA device is present (CI); run on a GPU machine with ``pytest tests/networks/test_cuda.py``
-(``scripts/device_check.sh`` does, and docs/benchmarks.md records the result).
+(``scripts/device/evaluate_check.sh`` does, and docs/benchmarks.md records the result).
 """
 
 from __future__ import annotations
