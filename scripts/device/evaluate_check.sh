@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a lent GPU machine (see device_check.sh for the set-up): the CUDA tests in full, then configs/evaluate.json
 # with the estimators of CANDIDATES (default scripts/device/evaluate_candidates.json: ncc on the CPU, the
-# networks with and without instance optimisation on the GPU) on the simulated test split.
+# networks with and without instance optimisation on the GPU) on the simulated test split. The candidates need
+# the .devcarry/ checkpoints named in that file (see its "description"), carried to the machine with .whl/.
 set -u
 N_SEQ=${N_SEQ:-200}; WORKERS=${WORKERS:-16}; OUT=${OUT:-/tmp/device-out}; DATA=/tmp/gpu-data; PY=${PY:-python3}
 CANDIDATES=${CANDIDATES:-scripts/device/evaluate_candidates.json}; EVAL_EXTRA=${EVAL_EXTRA:-}
