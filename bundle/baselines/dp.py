@@ -7,8 +7,9 @@ each sample ``i`` minimise, over the whole line,
 
 with ``|a_i - a_(i-1)| <= 1`` and ``|l_i - l_(i-1)| <= 1`` (a strain below 100 %), found exactly by dynamic
 programming and back-tracking. ``g`` and ``g'`` are the pre and post RF (unit standard deviation). The result
-is integer: it is the seed of :mod:`bundle.baselines.glue`, and an estimator of its own whose strain is only
-meaningful after a long least-squares kernel.
+is integer (in half samples where :class:`DPEstimator` upsamples RF of fewer than 8 samples per period): it is
+the seed of :mod:`bundle.baselines.glue`, and an estimator of its own whose strain is only meaningful after a
+long least-squares kernel.
 
 Cost: ``H x W x n_a x n_l x 15`` operations and ``H x W x n_a x n_l`` bytes of back-pointers for ``n_a`` axial
 and ``n_l`` lateral states per sample; :class:`DPEstimator` searches the centre line over the whole range and
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
@@ -152,22 +154,41 @@ class DPEstimator(DisplacementEstimator):
         """Axial search half range (samples) of the seed line for frames of ``height`` samples."""
         return int(math.ceil(self.max_strain * height)) + self.margin_px
 
-    def integer_displacement(self, pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(axial, lateral)`` integer pixels of one normalised pair.
+    @staticmethod
+    def upsampling(acquisition: Acquisition) -> int:
+        """Axial upsampling that gives the search at least 8 samples per period (1 at fs >= 8 f0).
 
-        The centre line is searched over the whole range (``max_axial_px``); every line is then searched
-        ``band_px`` samples either side of the centre line's path, which keeps the cost ~10x lower.
+        On coarser RF (e.g. 4 samples per period) neighbouring samples differ by a quarter period and the
+        sample-by-sample cost hops between peaks half a period apart.
         """
+        ratio = acquisition.sampling_frequency_hz / acquisition.center_frequency_hz
+        return max(1, math.ceil(8.0 / ratio - 1e-9))
+
+    def seed_displacement(self, pre: np.ndarray, post: np.ndarray, upsample: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``(axial, lateral)`` displacement (pixels of the input grid) of one normalised pair.
+
+        The frames are first upsampled ``upsample`` times along depth (polyphase filter); the axial result is
+        then in steps of ``1 / upsample`` sample, the lateral one in whole lines. The centre line is searched
+        over the whole range (``max_axial_px``); every line is then searched ``band_px`` samples either side
+        of the centre line's path, which keeps the cost ~10x lower.
+        """
+        if upsample > 1:
+            pre = resample_poly(pre, upsample, 1, axis=0).astype(np.float32)
+            post = resample_poly(post, upsample, 1, axis=0).astype(np.float32)
         c = pre.shape[1] // 2
-        seed, _ = dp_displacement(
-            pre[:, c : c + 1], post[:, c : c + 1], self.max_axial_px(pre.shape[0]), 0, self.continuity
-        )
-        return dp_displacement(pre, post, self.band_px, self.max_lateral_px, self.continuity, reference=seed[:, 0])
+        full_range = self.max_axial_px(pre.shape[0] // upsample) * upsample
+        seed, _ = dp_displacement(pre[:, c : c + 1], post[:, c : c + 1], full_range, 0, self.continuity)
+        band = self.band_px * upsample
+        a, lat = dp_displacement(pre, post, band, self.max_lateral_px, self.continuity, reference=seed[:, 0])
+        if upsample > 1:
+            return a[::upsample] / upsample, lat[::upsample]
+        return a, lat
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         dz, dx = acquisition.spacing_mm
         out = np.empty((posts.shape[0], 2, *pre.shape), dtype=np.float32)
+        upsample = self.upsampling(acquisition)
         for k, post in enumerate(posts):
-            a, lat = self.integer_displacement(pre, post)
+            a, lat = self.seed_displacement(pre, post, upsample)
             out[k, 0], out[k, 1] = a * dz, lat * dx
         return out

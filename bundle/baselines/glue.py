@@ -153,8 +153,9 @@ class GLUEEstimator(DisplacementEstimator):
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         dz, dx = acquisition.spacing_mm
         out = np.empty((posts.shape[0], 2, *pre.shape), dtype=np.float32)
+        upsample = self.dp.upsampling(acquisition)
         for k, post in enumerate(posts):
-            seed_a, seed_l = self.dp.integer_displacement(pre, post)
+            seed_a, seed_l = self.dp.seed_displacement(pre, post, upsample)
             a, lat = glue_refine(pre, post, seed_a, seed_l, self.weights, self.iterations, self.solver)
             out[k, 0], out[k, 1] = a * dz, lat * dx
         return out
