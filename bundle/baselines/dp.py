@@ -59,6 +59,8 @@ def dp_displacement(
     post = np.asarray(post, dtype=np.float32)
     if pre.ndim != 2 or pre.shape != post.shape:
         raise ElastographyInputError(f"pre and post must be (H, W) of one shape, got {pre.shape} and {post.shape}")
+    if any(int(n) != n or n < 0 for n in (half_range_px, max_lateral_px)):
+        raise ElastographyInputError("half_range_px and max_lateral_px must be non-negative integers")
     h, w = pre.shape
     ref = np.zeros(h, dtype=np.int64) if reference is None else np.asarray(reference, dtype=np.int64)
     if ref.shape != (h,) or (h > 1 and np.abs(np.diff(ref)).max() > 1):

@@ -59,8 +59,9 @@ def glue_refine(
         axial_px, lateral_px: ``(H, W)`` seed displacement in pixels (e.g. the integer DP result).
         weights: ``(alpha1, alpha2, beta1, beta2)``.
         iterations: Taylor expansions (each one sparse solve).
-        solver: ``"cg"`` (preconditioned conjugate gradients, relative residual ``cg_tolerance``; ~10x faster
-            on 2048 x 128 frames) or ``"direct"`` (sparse LU, ``scipy.sparse.linalg.spsolve``).
+        solver: ``"cg"`` (preconditioned conjugate gradients, relative residual ``cg_tolerance``) or
+            ``"direct"`` (sparse LU, ``scipy.sparse.linalg.spsolve``); same answer, and on 2048 x 128 frames a
+            whole GLUE pair took 6.5 s with ``"cg"`` and 26.6 s with ``"direct"`` (2 cores, DP included).
         cg_tolerance: relative residual at which conjugate gradients stop.
 
     Returns:

@@ -91,6 +91,8 @@ def test_bad_arguments_are_refused():
         DPEstimator(max_strain=0.9)
     with pytest.raises(ElastographyInputError, match="one shape"):
         dp_displacement(np.zeros((8, 4)), np.zeros((8, 5)), 2)
+    with pytest.raises(ElastographyInputError, match="non-negative integers"):
+        dp_displacement(np.zeros((8, 4)), np.zeros((8, 4)), -1)
     with pytest.raises(ElastographyInputError, match="reference"):
         dp_displacement(np.zeros((8, 4)), np.zeros((8, 4)), 2, reference=np.array([0, 3, 0, 0, 0, 0, 0, 0]))
 
