@@ -17,6 +17,33 @@ from bundle.errors import ElastographyInputError
 
 __all__ = ["Acquisition"]
 
+#: field stem -> {unit suffix: factor to the canonical unit of the field}
+_UNIT_VARIANTS = {
+    "sampling_frequency": {"hz": 1.0, "khz": 1e3, "mhz": 1e6},
+    "center_frequency": {"hz": 1.0, "khz": 1e3, "mhz": 1e6},
+    "speed_of_sound": {"m_s": 1.0, "mm_us": 1e3},
+    "line_pitch": {"mm": 1.0, "um": 1e-3, "m": 1e3},
+}
+_CANONICAL_SUFFIX = {"sampling_frequency": "hz", "center_frequency": "hz", "speed_of_sound": "m_s", "line_pitch": "mm"}
+
+
+def _to_canonical_units(data: dict[str, Any], source) -> dict[str, Any]:
+    """Rewrite unit-suffixed keys (``sampling_frequency_mhz``) to the record's field names and units."""
+    out = dict(data)
+    for stem, units in _UNIT_VARIANTS.items():
+        given = [(unit, f"{stem}_{unit}") for unit in units if f"{stem}_{unit}" in data]
+        if len(given) > 1:
+            keys = ", ".join(key for _, key in given)
+            raise ElastographyInputError(f"acquisition gives '{stem}' more than once ({keys})", source)
+        if not given:
+            continue
+        unit, key = given[0]
+        value = out.pop(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ElastographyInputError(f"acquisition field '{key}' is not a number: {value!r}", source)
+        out[f"{stem}_{_CANONICAL_SUFFIX[stem]}"] = float(value) * units[unit]
+    return out
+
 
 @dataclass(frozen=True)
 class Acquisition:
@@ -77,9 +104,14 @@ class Acquisition:
         Required: sampling and centre frequency and the line pitch (without them no spacing in mm exists).
         Speed of sound defaults to 1540 m/s, the value scanners assume; fractional bandwidth to 0.7 (used only
         by the simulator and the theoretical bounds).
+
+        Each field may also be given in another unit, named by its suffix (converted on load; giving the same
+        field twice is an error): frequencies ``_hz``, ``_khz``, ``_mhz``; speed of sound ``_m_s``, ``_mm_us``;
+        line pitch ``_mm``, ``_um``, ``_m``. Example: ``{"sampling_frequency_mhz": 40, "line_pitch_um": 300}``.
         """
         if not isinstance(data, dict):
             raise ElastographyInputError("acquisition must be a JSON object", source)
+        data = _to_canonical_units(data, source)
         names = {f.name for f in fields(cls)}
         required = {"sampling_frequency_hz", "center_frequency_hz", "line_pitch_mm"}
         missing = sorted(required - data.keys())

@@ -23,7 +23,8 @@ from bundle.estimator import DisplacementEstimator
 from bundle.evaluation.cases import datalist_split
 from bundle.evaluation.figures import save_strain_panel
 from bundle.io.atomic import atomic_directory
-from bundle.io.nifti import read_rf_nifti, sidecar_path, write_nifti
+from bundle.io.nifti import sidecar_path, write_nifti
+from bundle.io.readers import read_rf
 
 __all__ = ["find_rf_files", "infer_folder"]
 
@@ -59,7 +60,7 @@ def infer_folder(
     summary = {"estimator": estimator.name, "cases": []}
     with atomic_directory(output_dir, overwrite=overwrite) as staging:
         for path in tqdm(files, desc="inference", unit="case", disable=not progress):
-            frames = read_rf_nifti(path)
+            frames = read_rf(path)
             if frames.posts.shape[0] < 1:
                 raise ElastographyInputError("RF has a single frame; need a pre and at least one post frame", path)
             acq, name = frames.acquisition, _case_name(path)

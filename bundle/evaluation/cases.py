@@ -15,7 +15,8 @@ import numpy as np
 
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
-from bundle.io.nifti import read_nifti, read_rf_nifti, sidecar_path
+from bundle.io.nifti import read_nifti, sidecar_path
+from bundle.io.readers import read_rf
 
 __all__ = ["Case", "datalist_split", "load_datalist", "load_case"]
 
@@ -82,7 +83,7 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
     base_dir = Path(base_dir)
     image = base_dir / entry["image"]
     sidecar_file = base_dir / entry["sidecar"] if "sidecar" in entry else sidecar_path(image)
-    frames = read_rf_nifti(image, sidecar_file)  # validates the sidecar's acquisition record
+    frames = read_rf(image, sidecar_file)  # validates the sidecar's acquisition record
     sidecar = json.loads(sidecar_file.read_text())
     n_post, (h, w) = frames.posts.shape[0], frames.shape
     if n_post < 1:

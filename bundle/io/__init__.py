@@ -1,18 +1,24 @@
-"""Readers and writers: RF frames + acquisition in, NIfTI (and later DICOM) out, always atomically."""
+"""Readers and writers: RF frames + acquisition in (any supported format), NIfTI and DICOM out, atomically."""
 
 from bundle.io.atomic import atomic_path, atomic_write_text
 from bundle.io.frames import RFFrames, check_pair, check_rf, normalize_rf
-from bundle.io.nifti import read_nifti, read_rf_nifti, sidecar_path, write_nifti
+from bundle.io.nifti import read_nifti, sidecar_path, write_nifti
+from bundle.io.readers import RF_SUFFIXES, is_rf_file, read_rf
+from bundle.io.sidecar import RFSidecar, read_sidecar
 
 __all__ = [
     "RFFrames",
+    "RFSidecar",
+    "RF_SUFFIXES",
     "atomic_path",
     "atomic_write_text",
     "check_pair",
     "check_rf",
+    "is_rf_file",
     "normalize_rf",
     "read_nifti",
-    "read_rf_nifti",
+    "read_rf",
+    "read_sidecar",
     "sidecar_path",
     "write_nifti",
 ]

@@ -26,14 +26,26 @@ class RFFrames:
             at increasing compression.
         acquisition: sampling/centre frequency, speed of sound, line pitch.
         source: the file the frames came from (for error messages), if any.
+        timestamps_s: acquisition time of each frame ``(N,)`` in seconds, when the file records it (PLUS).
+        frame_pairs: how to pair the frames, from the sidecar: ``"auto"`` (choose by coarse strain and
+            correlation, :mod:`bundle.pairs`), ``"first"`` (frame 0 against every later frame: a compression
+            series such as the simulator's), ``"consecutive"``, or explicit ``[[pre, post], ...]`` indices.
     """
 
     frames: np.ndarray
     acquisition: Acquisition
     source: Path | None = None
+    timestamps_s: np.ndarray | None = None
+    frame_pairs: str | list[list[int]] = "auto"
 
     def __post_init__(self):
         self.frames = check_rf(self.frames, self.source, ndim=3)
+        if self.timestamps_s is not None:
+            self.timestamps_s = np.asarray(self.timestamps_s, dtype=np.float64)
+            if self.timestamps_s.shape != (self.frames.shape[0],):
+                raise ElastographyInputError(
+                    f"{self.timestamps_s.size} timestamps for {self.frames.shape[0]} frames", self.source
+                )
 
     @property
     def pre(self) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Training data: datalist splits with absolute paths and the transforms that load RF sequences.
 
 Transforms follow MONAI's two forms: :class:`LoadRFSequence` (array: path -> tensor) and
-:class:`LoadRFSequenced` (dictionary). Both go through the toolkit's reader (:func:`bundle.io.read_rf_nifti`),
+:class:`LoadRFSequenced` (dictionary). Both go through the toolkit's reader (:func:`bundle.io.read_rf`),
 so training sees exactly what evaluation and inference see, with the same validation of the sidecar.
 """
 
@@ -16,7 +16,7 @@ from monai.transforms import MapTransform, Transform
 
 from bundle.evaluation.cases import datalist_split
 from bundle.io.frames import normalize_rf
-from bundle.io.nifti import read_rf_nifti
+from bundle.io.readers import read_rf
 
 __all__ = ["datalist_split", "LoadRFSequence", "LoadRFSequenced", "first_item"]
 
@@ -30,7 +30,7 @@ class LoadRFSequence(Transform):
     """RF file (+ sidecar) -> ``(1 + T, H, W)`` float32 tensor, divided by the pre frame's standard deviation."""
 
     def __call__(self, path: str | Path, sidecar: str | Path | None = None) -> torch.Tensor:
-        frames = read_rf_nifti(path, sidecar)
+        frames = read_rf(path, sidecar)
         return torch.from_numpy(normalize_rf(frames.frames, frames.pre))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
-from bundle.io import atomic_path, check_pair, normalize_rf, read_rf_nifti, write_nifti
+from bundle.io import atomic_path, check_pair, normalize_rf, read_rf, write_nifti
 
 
 def _write_case(tmp_path, acquisition, frames=None, spacing=None):
@@ -21,7 +21,7 @@ def _write_case(tmp_path, acquisition, frames=None, spacing=None):
 
 def test_roundtrip(tmp_path, acquisition):
     data = np.random.default_rng(0).standard_normal((64, 8, 3)).astype(np.float32)
-    frames = read_rf_nifti(_write_case(tmp_path, acquisition, data))
+    frames = read_rf(_write_case(tmp_path, acquisition, data))
     assert frames.frames.shape == (3, 64, 8)
     np.testing.assert_array_equal(frames.pre, data[:, :, 0])
     np.testing.assert_array_equal(frames.posts[1], data[:, :, 2])
@@ -31,37 +31,37 @@ def test_missing_sidecar(tmp_path, acquisition):
     path = _write_case(tmp_path, acquisition)
     (tmp_path / "case_rf.json").unlink()
     with pytest.raises(ElastographyInputError, match=r"case_rf\.json: acquisition sidecar not found"):
-        read_rf_nifti(path)
+        read_rf(path)
 
 
 def test_sidecar_missing_a_required_field(tmp_path, acquisition):
     path = _write_case(tmp_path, acquisition)
     (tmp_path / "case_rf.json").write_text(json.dumps({"center_frequency_hz": 5e6}))
     with pytest.raises(ElastographyInputError, match="sampling_frequency_hz"):
-        read_rf_nifti(path)
+        read_rf(path)
 
 
 def test_corrupt_and_empty_files(tmp_path, acquisition):
     path = _write_case(tmp_path, acquisition)
     path.write_bytes(path.read_bytes()[:200])  # truncated
     with pytest.raises(ElastographyInputError, match="case_rf.nii.gz: cannot read NIfTI"):
-        read_rf_nifti(path)
+        read_rf(path)
     path.write_bytes(b"")
     with pytest.raises(ElastographyInputError, match="empty"):
-        read_rf_nifti(path)
+        read_rf(path)
 
 
 def test_header_spacing_must_agree_with_sidecar(tmp_path, acquisition):
     path = _write_case(tmp_path, acquisition, spacing=(0.05, 0.3))
     with pytest.raises(ElastographyInputError, match="disagrees"):
-        read_rf_nifti(path)
+        read_rf(path)
 
 
 def test_nan_rf(tmp_path, acquisition):
     data = np.ones((64, 8, 2))
     data[3, 3, 1] = np.nan
     with pytest.raises(ElastographyInputError, match=r"case_rf.nii.gz: RF contains 1 NaN/Inf"):
-        read_rf_nifti(_write_case(tmp_path, acquisition, data))
+        read_rf(_write_case(tmp_path, acquisition, data))
 
 
 def test_pair_checks():
@@ -117,4 +117,4 @@ def test_sidecar_without_line_pitch_has_no_spacing(tmp_path, acquisition):
     (tmp_path / "case_rf.json").write_text(json.dumps({"acquisition": fields}))
     message = r"case_rf\.json: acquisition is missing required field\(s\): line_pitch_mm"
     with pytest.raises(ElastographyInputError, match=message):
-        read_rf_nifti(path)
+        read_rf(path)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bundle.errors import ElastographyInputError
-from bundle.io import read_nifti, read_rf_nifti
+from bundle.io import read_nifti, read_rf
 from bundle.simulation.dataset import DatasetSpec, split_counts, write_dataset
 
 
@@ -25,7 +25,7 @@ def test_layout_splits_and_spacing(tmp_path, tiny, acquisition):
     data = json.loads(datalist.read_text())
     assert [len(data[k]) for k in ("training", "validation", "test")] == [2, 1, 1]
     entry = data["test"][0]
-    frames = read_rf_nifti(datalist.parent / entry["image"])
+    frames = read_rf(datalist.parent / entry["image"])
     assert frames.frames.shape == (3, 256, 40)
     assert frames.acquisition == acquisition
     disp, spacing = read_nifti(datalist.parent / entry["displacement"])
