@@ -64,6 +64,11 @@ class GlobalStrainPrior(nn.Module):
 
     def best_fit(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Best ``(strain (B,), offset_px (B,))`` for ``x`` = (pre, post) ``(B, 2, H, W)``."""
+        strain, offset, _ = self.fit(x)
+        return strain, offset
+
+    def fit(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best ``(strain (B,), offset_px (B,), ncc (B,))``: ``ncc`` is the log-envelope NCC at the best fit."""
         a = self._features(x[:, :1])  # (B, h, W)
         p = self._features(x[:, 1:2])
         b, h, w = a.shape
@@ -104,7 +109,7 @@ class GlobalStrainPrior(nn.Module):
         curvature = lo - 2 * mid + hi
         shift = torch.where(curvature < 0, 0.5 * (lo - hi) / curvature.clamp(max=-1e-12), torch.zeros_like(mid))
         strain = self.strains[si * n_o + oi] + shift.clamp(-1.0, 1.0) * self.strain_step
-        return strain, self.offsets[best] * float(self.decimation)
+        return strain, self.offsets[best] * float(self.decimation), ncc.max(dim=1).values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
