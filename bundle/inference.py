@@ -1,18 +1,24 @@
-"""Inference on a folder of RF files: displacement and strain NIfTI (mm spacing) and a PNG panel per case.
+"""Batch inference on a folder of RF files: one output folder per case, a summary, failures reported not fatal.
 
-Input: ``dataset_dir`` holding RF NIfTI files with JSON sidecars (``case_rf.nii[.gz]`` + ``case_rf.json``), or
-a ``datalist.json`` (all its splits). Output, in ``output_dir`` (staged, moved into place when complete)::
+Input: ``dataset_dir`` holding RF files of any supported format with JSON sidecars (:func:`bundle.io.read_rf`),
+or a ``datalist.json`` (all its splits). Each case's frame pairs come from its sidecar (default: chosen by
+:func:`bundle.pairs.frame_pairs`). Output, in the run folder::
 
-    <case>_displacement_mm.nii.gz   (H, W, T, 2) axial, lateral displacement in mm
-    <case>_strain.nii.gz            (H, W, T) axial strain, fraction
-    <case>.png                      B-mode and |strain| of every post frame
-    summary.json                    cases, estimator, seconds per frame pair
+    <case>/...        see :mod:`bundle.export.case` (NIfTI, PNG, optional DICOM); staged, moved in when complete
+    summary.json      estimator, every case's pairs and seconds per pair, every failure and its reason
+
+A run never replaces earlier results silently: when ``output_dir`` holds files already, the run goes to a new
+folder ``<output_dir>-2`` (``-3``, ...) unless ``overwrite`` is set. A case that fails (bad file, missing
+sidecar, no usable frame pair, an estimator error) is logged and skipped; the batch goes on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +27,119 @@ from tqdm import tqdm
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator
 from bundle.evaluation.cases import datalist_split
-from bundle.evaluation.figures import save_strain_panel
-from bundle.io.atomic import atomic_directory
-from bundle.io.nifti import sidecar_path, write_nifti
-from bundle.io.readers import read_rf
+from bundle.export.case import CaseOutputs, write_case_outputs
+from bundle.export.dicom import anonymous_identity, identity_from_reference
+from bundle.io.atomic import atomic_directory, atomic_write_text
+from bundle.io.nifti import sidecar_path
+from bundle.io.readers import is_rf_file, read_rf
+from bundle.pairs import FramePair, frame_pairs
 
-__all__ = ["find_rf_files", "infer_folder"]
+__all__ = ["BatchSummary", "find_rf_files", "new_run_folder", "infer_case", "infer_folder", "run_batch_inference"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchSummary:
+    """Result of a batch: where it went, what succeeded, what failed and why."""
+
+    output_dir: Path
+    estimator: str
+    succeeded: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"output_dir": str(self.output_dir), "estimator": self.estimator, "succeeded": self.succeeded,
+                "failed": self.failed}  # fmt: skip
+
+    def report(self) -> str:
+        """Human-readable lines: counts, then one line per failure."""
+        lines = [f"inference ({self.estimator}): {len(self.succeeded)} case(s) done, {len(self.failed)} failed "
+                 f"-> {self.output_dir}"]  # fmt: skip
+        lines += [f"  FAILED {f['case']} ({f['rf']}): {f['reason']}" for f in self.failed]
+        return "\n".join(lines)
 
 
 def find_rf_files(dataset_dir: str | Path) -> list[Path]:
-    """RF files of a folder: the ``image`` entries of its ``datalist.json``, else every NIfTI with a sidecar."""
+    """RF files of a folder: the ``image`` entries of its ``datalist.json``, else every supported RF file.
+
+    Files without a sidecar are listed too, so that the batch reports them instead of skipping them silently.
+    """
     folder = Path(dataset_dir)
     if not folder.is_dir():
         raise ElastographyInputError("dataset folder not found", folder)
     if (folder / "datalist.json").is_file():
         return [Path(e["image"]) for e in datalist_split(folder / "datalist.json", "all")]
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".nii", ".nii.gz")) and sidecar_path(p).is_file())
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_rf_file(p))
     if not files:
-        raise ElastographyInputError("no RF NIfTI file with a JSON sidecar found", folder)
+        raise ElastographyInputError("no RF file (.nii[.gz], .mha, .mhd, .mat, .npy, .npz) found", folder)
     return files
 
 
-def _case_name(path: Path) -> str:
+def case_name(path: Path) -> str:
     """``case_0000_rf.nii.gz`` -> ``case_0000`` (the ``_rf`` suffix names the input, not the case)."""
     stem = sidecar_path(path).stem
     return stem[: -len("_rf")] if stem.endswith("_rf") and len(stem) > 3 else stem
+
+
+def new_run_folder(output_dir: str | Path, overwrite: bool = False) -> Path:
+    """``output_dir`` if it is new, empty or ``overwrite``; else the first free ``<output_dir>-<k>``, k >= 2."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ElastographyInputError("output path exists and is not a folder", out)
+    if overwrite or not out.exists() or not any(out.iterdir()):
+        return out
+    k = 2
+    while out.with_name(f"{out.name}-{k}").exists():
+        k += 1
+    fresh = out.with_name(f"{out.name}-{k}")
+    logger.warning("%s holds earlier results; this run goes to %s (set overwrite to replace them)", out, fresh)
+    return fresh
+
+
+def _estimate_pairs(estimator: DisplacementEstimator, frames: np.ndarray, pairs: list[FramePair], acquisition):
+    """Displacement ``(P, 2, H, W)`` of every pair; pairs sharing a pre frame go in one call (a sequence)."""
+    out: list[np.ndarray | None] = [None] * len(pairs)
+    for pre in dict.fromkeys(p.pre for p in pairs):
+        members = [k for k, p in enumerate(pairs) if p.pre == pre]
+        posts = frames[[pairs[k].post for k in members]]
+        for k, displacement in zip(members, estimator.estimate(frames[pre], posts, acquisition), strict=True):
+            out[k] = displacement
+    return np.stack(out)
+
+
+def infer_case(
+    path: Path,
+    estimator: DisplacementEstimator,
+    run_dir: Path,
+    outputs: CaseOutputs,
+    overwrite: bool = False,
+    pair_mode: str | None = None,
+) -> dict:
+    """Estimate and write one case into ``run_dir/<case>/`` (all or nothing); returns its summary entry."""
+    rf = read_rf(path)
+    name = case_name(path)
+    pairs = frame_pairs(rf, pair_mode)
+    identity = None
+    if outputs.dicom:
+        identity = identity_from_reference(rf.reference_dicom) if rf.reference_dicom else anonymous_identity()
+    start = time.perf_counter()
+    displacement = _estimate_pairs(estimator, rf.frames, pairs, rf.acquisition)
+    strain = estimator.strain(displacement, rf.acquisition)
+    seconds = (time.perf_counter() - start) / len(pairs)
+    pre_frames = rf.frames[[p.pre for p in pairs]]
+    with atomic_directory(run_dir / name, overwrite=overwrite) as staging:
+        files = write_case_outputs(
+            staging, name, pre_frames, pairs, displacement, strain, rf.acquisition, outputs, identity
+        )
+    return {
+        "case": name,
+        "rf": str(path),
+        "pairs": [p.to_dict() for p in pairs],
+        "seconds_per_pair": seconds,
+        "files": [f"{name}/{f}" for f in files],
+        "dicom_identity": None if identity is None else ("anonymous" if identity.anonymous else "reference"),
+    }
 
 
 def infer_folder(
@@ -54,30 +148,39 @@ def infer_folder(
     estimator: DisplacementEstimator,
     overwrite: bool = False,
     progress: bool = True,
-) -> Path:
-    """Run ``estimator`` on every case of ``dataset_dir``; see the module docstring for the outputs."""
+    dicom: bool = False,
+    png: bool = True,
+    frame_pairs: str | None = None,
+    software_version: str = "0",
+) -> BatchSummary:
+    """Run ``estimator`` on every case of ``dataset_dir``; see the module docstring for outputs and policy.
+
+    Args:
+        frame_pairs: override every sidecar's pairing (``auto``, ``first``, ``consecutive``); None = sidecars'.
+    """
     files = find_rf_files(dataset_dir)
-    summary = {"estimator": estimator.name, "cases": []}
-    with atomic_directory(output_dir, overwrite=overwrite) as staging:
-        for path in tqdm(files, desc="inference", unit="case", disable=not progress):
-            frames = read_rf(path)
-            if frames.posts.shape[0] < 1:
-                raise ElastographyInputError("RF has a single frame; need a pre and at least one post frame", path)
-            acq, name = frames.acquisition, _case_name(path)
-            start = time.perf_counter()
-            displacement = estimator.estimate(frames.pre, frames.posts, acq)
-            strain = estimator.strain(displacement, acq)
-            seconds = (time.perf_counter() - start) / frames.posts.shape[0]
-            write_nifti(
-                staging / f"{name}_displacement_mm.nii.gz", np.transpose(displacement, (2, 3, 0, 1)), acq.spacing_mm
-            )
-            write_nifti(staging / f"{name}_strain.nii.gz", np.moveaxis(strain, 0, -1), acq.spacing_mm)
-            panels = {f"post {k + 1}": strain[k] for k in range(strain.shape[0])}
-            save_strain_panel(
-                staging / f"{name}.png", frames.pre, panels, acq.spacing_mm, title=f"{name} ({estimator.name})"
-            )
-            summary["cases"].append(
-                {"case": name, "rf": str(path), "frames": int(strain.shape[0]), "seconds_per_pair": seconds}
-            )
-        (staging / "summary.json").write_text(json.dumps(summary, indent=1))
-    return Path(output_dir)
+    run_dir = new_run_folder(output_dir, overwrite)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version)
+    summary = BatchSummary(run_dir, estimator.name)
+    bar = tqdm(files, desc="inference", unit="case", disable=not progress)
+    for path in bar:
+        try:
+            summary.succeeded.append(infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs))
+        except (ElastographyInputError, RuntimeError, ValueError, OSError) as err:
+            # one bad case must not cost the others: record why and go on
+            reason = err.problem if isinstance(err, ElastographyInputError) else f"{type(err).__name__}: {err}"
+            logger.error("%s: %s", path, reason)
+            summary.failed.append({"case": case_name(path), "rf": str(path), "reason": reason})
+        bar.set_postfix(done=len(summary.succeeded), failed=len(summary.failed))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=1), overwrite=True)
+    return summary
+
+
+def run_batch_inference(*args, **kwargs) -> BatchSummary:
+    """:func:`infer_folder`, then the summary on stdout; exits with status 1 when any case failed."""
+    summary = infer_folder(*args, **kwargs)
+    print(summary.report())
+    if summary.failed:
+        sys.exit(1)
+    return summary

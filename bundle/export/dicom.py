@@ -207,7 +207,7 @@ def write_strain_parametric_map(
         content_label="STRAIN",
         content_description=description[:64],
     )
-    _finish(pm, identity, description)
+    _finish(pm, identity, "Axial strain map")
     return _save(pm, Path(path), overwrite)
 
 
@@ -252,7 +252,8 @@ def write_overlay_secondary_capture(
     sc.PatientOrientation = None  # Type 2: unknown
     if ps.get("SpecificCharacterSet"):
         sc.SpecificCharacterSet = ps.SpecificCharacterSet
-    _finish(sc, identity, description)
+    sc.ImageComments = description[:10240]
+    _finish(sc, identity, "Strain overlay")
     return _save(sc, Path(path), overwrite)
 
 

@@ -30,13 +30,15 @@ class RFFrames:
         frame_pairs: how to pair the frames, from the sidecar: ``"auto"`` (choose by coarse strain and
             correlation, :mod:`bundle.pairs`), ``"first"`` (frame 0 against every later frame: a compression
             series such as the simulator's), ``"consecutive"``, or explicit ``[[pre, post], ...]`` indices.
+        reference_dicom: a B-mode DICOM of the same exam named by the sidecar, for the DICOM export's identity.
     """
 
     frames: np.ndarray
     acquisition: Acquisition
     source: Path | None = None
     timestamps_s: np.ndarray | None = None
-    frame_pairs: str | list[list[int]] = "auto"
+    frame_pairs: str | tuple[tuple[int, int], ...] = "auto"
+    reference_dicom: Path | None = None
 
     def __post_init__(self):
         self.frames = check_rf(self.frames, self.source, ndim=3)

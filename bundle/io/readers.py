@@ -97,4 +97,11 @@ def read_rf(path: str | Path, sidecar: str | Path | None = None) -> RFFrames:
     if np.iscomplexobj(array):
         raise ElastographyInputError("RF must be real; this array is complex (IQ data?)", path)
     frames = apply_axes(np.asarray(array), axes, path)
-    return RFFrames(frames, info.acquisition, source=path, timestamps_s=timestamps, frame_pairs=info.frame_pairs)
+    return RFFrames(
+        frames,
+        info.acquisition,
+        source=path,
+        timestamps_s=timestamps,
+        frame_pairs=info.frame_pairs,
+        reference_dicom=info.reference_dicom,
+    )

@@ -7,7 +7,8 @@
                       "speed_of_sound_m_s": 1540},
       "axes": ["axial", "lateral", "frame"],
       "variable": "rf",
-      "frame_pairs": "auto"
+      "frame_pairs": "auto",
+      "reference_dicom": "bmode.dcm"
     }
 
 ``acquisition`` (or the same fields at top level) is required; units may be given by suffix
@@ -16,7 +17,8 @@ them after loading (MATLAB: the order of ``size(x)``; MetaImage: ``frames, rows,
 ``-lateral`` marks an axis stored in the reverse direction (depth decreasing, or lines from the unmarked side).
 Without ``axes`` each reader uses its format's default. ``variable`` picks the array in a ``.mat``/``.npz``.
 ``frame_pairs`` is ``auto``, ``first``, ``consecutive`` or a list of ``[pre, post]`` frame indices
-(:mod:`bundle.pairs`).
+(:mod:`bundle.pairs`). ``reference_dicom`` (relative to the sidecar's folder) is a B-mode DICOM of the same exam
+whose patient and study the DICOM outputs join (:mod:`bundle.export.dicom`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class RFSidecar:
     variable: str | None = None
     frame_pairs: str | tuple[tuple[int, int], ...] = "auto"
     path: Path | None = None
+    reference_dicom: Path | None = None
 
 
 def _check_axes(axes, path: Path) -> tuple[str, ...]:
@@ -93,7 +96,11 @@ def read_sidecar(path: str | Path) -> RFSidecar:
     if variable is not None and not isinstance(variable, str):
         raise ElastographyInputError(f"sidecar 'variable' must be a string, got {variable!r}", path)
     pairs = _check_pairs(data["frame_pairs"], path) if "frame_pairs" in data else "auto"
-    return RFSidecar(acquisition, axes, variable, pairs, path)
+    reference = data.get("reference_dicom")
+    if reference is not None and not isinstance(reference, str):
+        raise ElastographyInputError(f"sidecar 'reference_dicom' must be a path string, got {reference!r}", path)
+    reference = None if reference is None else path.parent / reference
+    return RFSidecar(acquisition, axes, variable, pairs, path, reference)
 
 
 def apply_axes(array: np.ndarray, axes: tuple[str, ...], source: Path | None = None) -> np.ndarray:

@@ -110,6 +110,7 @@ def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, Datase
             "spawn_key": list(seed_seq.spawn_key),
         },
         "frames": "frame 0 before compression; frame k >= 1 at applied_strains[k - 1]",
+        "frame_pairs": "first",
         "ground_truth_grid": "displacement and strain are given on the pre-frame pixel grid",
     }
     sidecar["simulation"].pop("acquisition")

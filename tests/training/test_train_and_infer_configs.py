@@ -85,12 +85,13 @@ def test_train_resume_and_infer(data, tmp_path):
         "--checkpoint", refine / "checkpoints" / "model.pt", *TINY_NET, *TINY_REFINER, "--instance_steps", 3,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    strain = nib.load(infer / "case_0000_strain.nii.gz")
+    strain = nib.load(infer / "case_0000" / "strain.nii.gz")
     assert strain.shape == (512, 48, 2)
     np.testing.assert_allclose(strain.header.get_zooms()[:2], (0.01925, 0.3), rtol=1e-5)
-    assert nib.load(infer / "case_0000_displacement_mm.nii.gz").shape == (512, 48, 2, 2)
+    assert nib.load(infer / "case_0000" / "displacement_mm.nii.gz").shape == (512, 48, 2, 2)
     summary = json.loads((infer / "summary.json").read_text())
-    assert len(summary["cases"]) == 3 and (infer / "case_0000.png").is_file()
+    assert len(summary["succeeded"]) == 3 and not summary["failed"] and (infer / "case_0000" / "strain.png").is_file()
+    assert [(p["pre"], p["post"]) for p in summary["succeeded"][0]["pairs"]] == [(0, 1), (0, 2)]
 
 
 def test_inference_refuses_a_checkpoint_of_another_architecture(data, tmp_path):

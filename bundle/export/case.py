@@ -1,0 +1,100 @@
+"""Everything one case produces, written into the case's folder (which the caller stages and moves into place).
+
+Layout of ``<case>/``::
+
+    displacement_mm.nii.gz     (H, W, P, 2) axial, lateral displacement in mm, one volume per frame pair
+    strain.nii.gz              (H, W, P) axial strain (fraction, compression positive)
+    strain.png                 B-mode and strain of every pair
+    dicom/strain_pm_<k>.dcm    float Parametric Map of pair k (with ``dicom``)
+    dicom/overlay_sc_<k>.dcm   colour Secondary Capture of pair k (with ``dicom``)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.uid import generate_uid
+
+from bundle.acquisition import Acquisition
+from bundle.evaluation.figures import save_strain_panel
+from bundle.export.dicom import (
+    DicomIdentity,
+    secondary_capture_class,
+    write_overlay_secondary_capture,
+    write_strain_parametric_map,
+)
+from bundle.export.overlay import render_strain_overlay
+from bundle.io.nifti import write_nifti
+from bundle.pairs import FramePair
+
+__all__ = ["CaseOutputs", "write_case_outputs"]
+
+
+@dataclass(frozen=True)
+class CaseOutputs:
+    """What to write besides NIfTI: the PNG panel, DICOM (with the identity to give it), version strings."""
+
+    png: bool = True
+    dicom: bool = False
+    model_name: str = "MUSSE-Net"
+    software_version: str = "0"
+
+
+def write_case_outputs(
+    folder: str | Path,
+    name: str,
+    pre_frames: np.ndarray,
+    pairs: list[FramePair],
+    displacement_mm: np.ndarray,
+    strain: np.ndarray,
+    acquisition: Acquisition,
+    outputs: CaseOutputs,
+    identity: DicomIdentity | None = None,
+) -> list[str]:
+    """Write the files of one case into ``folder``; returns their names relative to ``folder``.
+
+    Args:
+        pre_frames: ``(P, H, W)`` pre frame of each pair (for the B-mode).
+        displacement_mm: ``(P, 2, H, W)``; ``strain``: ``(P, H, W)``.
+        identity: DICOM identity (reference or anonymous); required when ``outputs.dicom``.
+    """
+    folder = Path(folder)
+    spacing = acquisition.spacing_mm
+    written = []
+    write_nifti(folder / "displacement_mm.nii.gz", np.transpose(displacement_mm, (2, 3, 0, 1)), spacing)
+    write_nifti(folder / "strain.nii.gz", np.moveaxis(strain, 0, -1), spacing)
+    written += ["displacement_mm.nii.gz", "strain.nii.gz"]
+    if outputs.png:
+        panels = {f"frames {p.pre}->{p.post}": strain[k] for k, p in enumerate(pairs)}
+        save_strain_panel(folder / "strain.png", pre_frames[0], panels, spacing, title=name)
+        written.append("strain.png")
+    if outputs.dicom:
+        if identity is None:
+            raise ValueError("DICOM export needs an identity (reference or anonymous)")
+        (folder / "dicom").mkdir()
+        pm_series, sc_series = generate_uid(), generate_uid()
+        for k, pair in enumerate(pairs):
+            label = f"{name} frames {pair.pre}->{pair.post}"
+            rgb = render_strain_overlay(pre_frames[k], strain[k], spacing, title=label)
+            sc_uid = generate_uid()
+            write_overlay_secondary_capture(
+                folder / "dicom" / f"overlay_sc_{k}.dcm", rgb, identity, sc_series, sc_uid, instance_number=k + 1
+            )
+            # an anonymous map derives from its own overlay; with a reference, from the reference B-mode
+            source = identity.reference or (secondary_capture_class(), sc_uid, sc_series)
+            write_strain_parametric_map(
+                folder / "dicom" / f"strain_pm_{k}.dcm",
+                strain[k],
+                spacing,
+                identity,
+                pm_series,
+                instance_number=k + 1,
+                source=source,
+                model_name=outputs.model_name,
+                software_version=outputs.software_version,
+                description=f"Axial strain {label}"[:64],
+            )
+            written += [f"dicom/overlay_sc_{k}.dcm", f"dicom/strain_pm_{k}.dcm"]
+    return written
