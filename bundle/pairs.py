@@ -6,7 +6,7 @@ pair gets a coarse estimate in milliseconds: the uniform strain and global shift
 log envelopes (:class:`bundle.networks.prior.GlobalStrainPrior`, no network) and the envelope correlation at that
 alignment. A pair is usable when ``min_strain <= |strain| <= max_strain`` and the correlation reaches
 ``min_correlation``; for every pre frame the usable post frame with the strain closest to ``target_strain``
-is kept. Compression (positive) and release (negative strain) are both usable: the strain map's sign says which.
+is kept. Compression (negative strain) and release (positive) are both usable: the strain map's sign says which.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class FramePair:
 
     Attributes:
         pre, post: frame indices in the sequence.
-        mean_strain: coarse uniform axial strain (fraction; compression positive), NaN when not estimated.
+        mean_strain: coarse uniform axial strain (fraction; negative = compression, as every strain in the
+            toolkit), NaN when not estimated.
         correlation: log-envelope NCC at the coarse alignment (-1 .. 1), NaN when not estimated.
     """
 
@@ -62,7 +63,8 @@ def coarse_estimate(frames: np.ndarray, pairs: list[tuple[int, int]], max_strain
             chunk = pairs[start : start + 16]
             x = torch.stack([torch.stack((rf[a], rf[b])) for a, b in chunk])
             strain, _, ncc = prior.fit(x)
-            out += [FramePair(a, b, float(s), float(c)) for (a, b), s, c in zip(chunk, strain, ncc, strict=True)]
+            # the prior's parameter is compression (positive); the toolkit's strain is du_z/dz (negative)
+            out += [FramePair(a, b, -float(s), float(c)) for (a, b), s, c in zip(chunk, strain, ncc, strict=True)]
     return out
 
 

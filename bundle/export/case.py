@@ -3,7 +3,7 @@
 Layout of ``<case>/``::
 
     displacement_mm.nii.gz     (H, W, P, 2) axial, lateral displacement in mm, one volume per frame pair
-    strain.nii.gz              (H, W, P) axial strain (fraction, compression positive)
+    strain.nii.gz              (H, W, P) axial strain (fraction, negative = compression)
     strain.png                 B-mode and strain of every pair
     dicom/strain_pm_<k>.dcm    float Parametric Map of pair k (with ``dicom``)
     dicom/overlay_sc_<k>.dcm   colour Secondary Capture of pair k (with ``dicom``)

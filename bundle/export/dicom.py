@@ -8,7 +8,7 @@ anonymous: patient "ANONYMOUS", Patient Identity Removed = YES, and a series des
 Geometry: the Parametric Map lies on the RF grid, rows = depth; Pixel Spacing = (axial, lateral) mm. The probe is
 not tracked, so position (0, 0, 0) and orientation (1, 0, 0, 0, 1, 0) describe the probe's own frame (x lateral,
 y depth), not the patient's. Strain is stored as 32-bit float with a Real World Value Mapping in UCUM unit "1"
-(a fraction; compression positive).
+(a fraction; negative = compression).
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def write_strain_parametric_map(
     low, high = float(strain.min()), float(strain.max())
     mapping = hd.pm.RealWorldValueMapping(
         lut_label="STRAIN",
-        lut_explanation="axial strain, fraction (compression positive)",
+        lut_explanation="axial strain, fraction (negative = compression)",
         unit=STRAIN_UNIT,
         value_range=(low, high if high > low else low + 1e-6),
         slope=1.0,

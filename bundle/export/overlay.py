@@ -38,7 +38,7 @@ def render_strain_overlay(
 
     Returns:
         ``(rows, columns, 3)`` uint8 RGB, about ``height_px`` rows, with axes in mm and a colour bar
-        "axial strain (%)" (compression positive; stiff tissue strains less and shows dark).
+        "axial strain (%)" (negative = compression; stiff tissue strains less).
     """
     h, w = pre_rf.shape
     extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
