@@ -1,0 +1,112 @@
+"""Batch inference on a hospital-like folder: mixed formats, bad cases skipped and reported, no silent overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from monai.transforms import LoadImage
+
+from bundle.baselines import NCCEstimator
+from bundle.inference import infer_folder, run_batch_inference
+from bundle.io.metaimage import write_metaimage
+from bundle.simulation import simulate_sequence
+
+ACQ = {"sampling_frequency_mhz": 40, "center_frequency_mhz": 5, "line_pitch_mm": 0.3}
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    """Uniform compression, 512 x 48, frames at 0, 0.4, 0.8, 1.2 % (a slow freehand push)."""
+    from bundle.acquisition import Acquisition
+    from bundle.simulation import PhantomConfig
+
+    acq = Acquisition(40e6, 5e6, 1540.0, 0.3)
+    return simulate_sequence(PhantomConfig(shape=(512, 48), acquisition=acq), None, (0.004, 0.008, 0.012), seed=3)
+
+
+@pytest.fixture
+def hospital(tmp_path, sequence):
+    """Two good cases (PLUS .mha sequence scaled to int16, .npz pair) and three bad ones."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    rf = sequence.rf
+    int16 = np.round(rf / np.abs(rf).max() * 20000).astype(np.int16)
+    write_metaimage(folder / "plus_seq.mha", int16, fields={"UltrasoundImageOrientation": "MF"},
+                    frame_fields={k: {"Timestamp": str(0.1 * k)} for k in range(4)})  # fmt: skip
+    (folder / "plus_seq.json").write_text(json.dumps({"acquisition": ACQ}))
+    np.savez(folder / "pair.npz", rf=np.stack([rf[0], rf[2]], axis=-1) * 1e-23)
+    (folder / "pair.json").write_text(json.dumps({"acquisition": ACQ}))
+    # bad: truncated .raw, no sidecar, sidecar lacking the line pitch
+    write_metaimage(folder / "truncated.mhd", int16)
+    (folder / "truncated.raw").write_bytes((folder / "truncated.raw").read_bytes()[:1000])
+    (folder / "truncated.json").write_text(json.dumps({"acquisition": ACQ}))
+    np.save(folder / "nosidecar.npy", rf[:2].transpose(1, 2, 0))
+    np.save(folder / "nopitch.npy", rf[:2].transpose(1, 2, 0))
+    (folder / "nopitch.json").write_text(json.dumps({"sampling_frequency_hz": 4e7, "center_frequency_hz": 5e6}))
+    return folder
+
+
+def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence):
+    est = NCCEstimator()
+    with pytest.raises(SystemExit) as stop:
+        run_batch_inference(hospital, tmp_path / "out", est, progress=False, dicom=True)
+    assert stop.value.code == 1  # some cases failed: non-zero status, after the whole batch ran
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert sorted(c["case"] for c in summary["succeeded"]) == ["pair", "plus_seq"]
+    reasons = {f["case"]: f["reason"] for f in summary["failed"]}
+    assert "truncated" in reasons["truncated"] and "sidecar not found" in reasons["nosidecar"]
+    assert "line_pitch_mm" in reasons["nopitch"]
+    assert not (tmp_path / "out" / "truncated").exists()  # nothing half-written for a failed case
+
+    plus = next(c for c in summary["succeeded"] if c["case"] == "plus_seq")
+    pairs = [(p["pre"], p["post"]) for p in plus["pairs"]]
+    assert pairs and all(abs(p["mean_strain"]) >= 0.002 for p in plus["pairs"])  # 0.4 % steps: gap >= 1
+    strain = nib.load(tmp_path / "out" / "plus_seq" / "strain.nii.gz")
+    assert strain.shape == (512, 48, len(pairs))
+    # each pair's mean strain matches the applied compression difference (uniform phantom), int16 scaling
+    applied = np.array([0.0, 0.004, 0.008, 0.012])
+    valid = np.s_[60:-60, 4:-4]
+    for k, (a, b) in enumerate(pairs):
+        expected = -(applied[b] - applied[a]) / (1 - applied[a])
+        assert float(np.asarray(strain.dataobj)[valid][..., k].mean()) == pytest.approx(expected, rel=0.08)
+    # NIfTI spacing read back by nibabel and by MONAI's loader
+    np.testing.assert_allclose(strain.header.get_zooms()[:2], (0.01925, 0.3), rtol=1e-5)
+    image = LoadImage(image_only=True)(str(tmp_path / "out" / "pair" / "displacement_mm.nii.gz"))
+    np.testing.assert_allclose(image.pixdim[:2].numpy(), (0.01925, 0.3), rtol=1e-5)
+    assert tuple(image.shape) == (512, 48, 1, 2)
+    # DICOM per pair, anonymous (no reference given)
+    pm = pydicom.dcmread(tmp_path / "out" / "pair" / "dicom" / "strain_pm_0.dcm")
+    assert pm.PatientIdentityRemoved == "YES"
+
+
+def test_scaled_copy_gives_the_same_result(tmp_path, sequence):
+    """A 1e-23 and a 1e4 scaled copy of the same frames give identical strain (normalised on the way in)."""
+    est = NCCEstimator()
+    out = {}
+    for scale in (1e-23, 1e4):
+        folder = tmp_path / f"in{scale:g}"
+        folder.mkdir()
+        np.save(folder / "case.npy", np.stack([sequence.rf[0], sequence.rf[2]], axis=-1) * scale)
+        (folder / "case.json").write_text(json.dumps({"acquisition": ACQ}))
+        infer_folder(folder, tmp_path / f"out{scale:g}", est, progress=False, png=False)
+        out[scale] = np.asarray(nib.load(tmp_path / f"out{scale:g}" / "case" / "strain.nii.gz").dataobj)
+    np.testing.assert_allclose(out[1e-23], out[1e4], atol=1e-6)
+
+
+def test_rerun_goes_to_a_new_folder_unless_overwrite(tmp_path, sequence):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    np.save(folder / "case.npy", np.stack([sequence.rf[0], sequence.rf[1]], axis=-1))
+    (folder / "case.json").write_text(json.dumps({"acquisition": ACQ}))
+    est = NCCEstimator()
+    first = infer_folder(folder, tmp_path / "out", est, progress=False, png=False)
+    stamp = (tmp_path / "out" / "case" / "strain.nii.gz").stat().st_mtime_ns
+    second = infer_folder(folder, tmp_path / "out", est, progress=False, png=False)
+    assert first.output_dir == tmp_path / "out" and second.output_dir == tmp_path / "out-2"
+    assert (tmp_path / "out" / "case" / "strain.nii.gz").stat().st_mtime_ns == stamp
+    third = infer_folder(folder, tmp_path / "out", est, progress=False, png=False, overwrite=True)
+    assert third.output_dir == tmp_path / "out" and not third.failed
