@@ -6,19 +6,23 @@ import logging
 import sys
 from collections.abc import Callable
 
-from bundle.errors import ElastographyInputError
+from bundle.errors import ElastographyInputError, PacsError
 
 __all__ = ["run_main"]
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run ``main(argv)``; turn :class:`ElastographyInputError` into one clear line on stderr and status 2."""
+    """Run ``main(argv)``; bad input -> one clear line on stderr and status 2; an unreachable or refusing PACS
+    -> status 3."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(main(argv) or 0)
     except ElastographyInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except PacsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted; no partial output was kept", file=sys.stderr)
         return 130

@@ -22,3 +22,7 @@ class ElastographyInputError(ValueError):
         self.problem = problem
         self.path = None if path is None else Path(path)
         super().__init__(problem if path is None else f"{path}: {problem}")
+
+
+class PacsError(ConnectionError):
+    """A PACS could not be reached or refused the association (nothing was sent)."""

@@ -26,14 +26,11 @@ def choose_array(arrays: dict[str, np.ndarray], variable: str | None, path: Path
                 f"variable {variable!r} not found (the file holds: {', '.join(sorted(arrays)) or 'nothing'})", path
             )
         return arrays[variable]
-    candidates = {
-        k: v for k, v in arrays.items() if v.ndim in (2, 3) and v.dtype.kind in "fiuc" and min(v.shape) > 1
-    }
+    candidates = {k: v for k, v in arrays.items() if v.ndim in (2, 3) and v.dtype.kind in "fiuc" and min(v.shape) > 1}
     if len(candidates) != 1:
         names = ", ".join(f"{k} {v.shape}" for k, v in sorted(candidates.items())) or "none"
         raise ElastographyInputError(
-            f"cannot tell which array is the RF (2-D/3-D numeric arrays: {names}); name it in the sidecar's "
-            f"'variable'",
+            f"cannot tell which array is the RF (2-D/3-D numeric arrays: {names}); name it in the sidecar's 'variable'",
             path,
         )
     return next(iter(candidates.values()))

@@ -66,9 +66,13 @@ def _check_axes(axes, path: Path) -> tuple[str, ...]:
 def _check_pairs(pairs, path: Path) -> str | tuple[tuple[int, int], ...]:
     if isinstance(pairs, str) and pairs in FRAME_PAIR_MODES:
         return pairs
-    ok = isinstance(pairs, list) and pairs and all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and i >= 0 for i in p) and p[0] != p[1]
-        for p in pairs
+    ok = (
+        isinstance(pairs, list)
+        and pairs
+        and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and i >= 0 for i in p) and p[0] != p[1]
+            for p in pairs
+        )
     )
     if not ok:
         raise ElastographyInputError(

@@ -97,8 +97,9 @@ def test_plus_sequence_orientation_timestamps_and_status(tmp_path, frames, suffi
         path,
         np.transpose(stored, (0, 2, 1)),  # (frame, lateral rows, axial columns)
         fields={"UltrasoundImageOrientation": "FMA", "UltrasoundImageType": "RF_REAL"},
-        frame_fields={k: {"Timestamp": f"{10 + 0.05 * k:.3f}", "ImageStatus": "OK" if k < 3 else "INVALID"}
-                      for k in range(4)},  # fmt: skip
+        frame_fields={
+            k: {"Timestamp": f"{10 + 0.05 * k:.3f}", "ImageStatus": "OK" if k < 3 else "INVALID"} for k in range(4)
+        },  # fmt: skip
     )
     _sidecar(path)
     rf = read_rf(path)

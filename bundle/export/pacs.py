@@ -1,0 +1,99 @@
+"""Send DICOM results to a PACS by C-STORE (pynetdicom): one association, every file, a per-file report.
+
+A PACS that cannot be reached or refuses the association raises :class:`bundle.errors.PacsError` before anything
+is sent; a file the PACS refuses (non-success status) or that is not a readable DICOM is reported and the
+others are still sent. Nothing is deleted or changed locally.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from bundle.errors import PacsError
+
+__all__ = ["PacsTarget", "SendReport", "find_dicom_files", "send_dicom"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PacsTarget:
+    """Where to send: the PACS's host, port and AE title, and our own (calling) AE title."""
+
+    host: str
+    port: int
+    ae_title: str
+    calling_ae_title: str = "ELASTOGRAPHY"
+    timeout_s: float = 30.0
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass
+class SendReport:
+    """Files stored (with the SOP Instance UID) and files refused (with the reason)."""
+
+    target: str
+    sent: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"C-STORE to {self.target}: {len(self.sent)} sent, {len(self.failed)} failed"]
+        lines += [f"  FAILED {f['file']}: {f['reason']}" for f in self.failed]
+        return "\n".join(lines)
+
+
+def find_dicom_files(paths: list[str | Path]) -> list[Path]:
+    """Every ``*.dcm`` under the given folders, plus the given files, sorted and without repeats."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        found += sorted(path.rglob("*.dcm")) if path.is_dir() else [path]
+    return list(dict.fromkeys(found))
+
+
+def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
+    """C-STORE ``files`` to ``target`` over one association; see the module docstring for failures."""
+    from pynetdicom import AE
+
+    report = SendReport(str(target))
+    datasets = []
+    for path in map(Path, files):
+        try:
+            datasets.append((path, pydicom.dcmread(path)))
+        except (InvalidDicomError, OSError, EOFError, ValueError) as err:
+            report.failed.append({"file": str(path), "reason": f"not a readable DICOM file ({err})"})
+    if not datasets:
+        return report
+    ae = AE(ae_title=target.calling_ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = target.timeout_s
+    for sop_class, syntax in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets}:
+        ae.add_requested_context(sop_class, syntax)
+    assoc = ae.associate(target.host, target.port, ae_title=target.ae_title)
+    if not assoc.is_established:
+        why = "refused the association" if assoc.is_rejected else "is not reachable (no association)"
+        raise PacsError(f"PACS {target} {why}; nothing was sent")
+    try:
+        for path, ds in datasets:
+            if not assoc.is_established:
+                report.failed.append({"file": str(path), "reason": "association lost before this file"})
+                continue
+            status = assoc.send_c_store(ds)
+            code = getattr(status, "Status", None)
+            if code is None:
+                report.failed.append({"file": str(path), "reason": "no response (timeout or connection lost)"})
+            elif code == 0x0000 or code in (0xB000, 0xB007, 0xB006):  # success, or stored with a warning
+                report.sent.append({"file": str(path), "sop_instance_uid": str(ds.SOPInstanceUID)})
+            else:
+                report.failed.append({"file": str(path), "reason": f"PACS refused it (status 0x{code:04X})"})
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    for failure in report.failed:
+        logger.error("%s: %s", failure["file"], failure["reason"])
+    return report
