@@ -75,22 +75,23 @@ def select_frame_pairs(
     target_strain: float = 0.01,
     min_correlation: float = 0.5,
     max_gap: int = 8,
+    per_pre: int = 1,
 ) -> list[FramePair]:
-    """Usable pairs of a sequence ``(N, H, W)``: for each pre frame, the post within ``max_gap`` frames whose
-    coarse ``|strain|`` is closest to ``target_strain`` among those in ``[min_strain, max_strain]`` with
-    correlation >= ``min_correlation``. Sorted by pre frame; empty when no pair qualifies."""
+    """Usable pairs of a sequence ``(N, H, W)``: for each pre frame, the ``per_pre`` posts within ``max_gap``
+    frames whose coarse ``|strain|`` is closest to ``target_strain`` among those in ``[min_strain, max_strain]``
+    with correlation >= ``min_correlation``. Sorted by (pre, post); empty when no pair qualifies. ``per_pre`` > 1
+    gives several deformation levels per pre frame (what cross-level consistency compares)."""
     n = frames.shape[0]
     candidates = [(a, b) for a in range(n) for b in range(a + 1, min(n, a + 1 + max_gap))]
-    best: dict[int, FramePair] = {}
+    usable: dict[int, list[FramePair]] = {}
     for pair in coarse_estimate(frames, candidates, max_strain):
-        usable = min_strain <= abs(pair.mean_strain) <= max_strain and pair.correlation >= min_correlation
-        if not usable:
-            continue
-        distance = abs(abs(pair.mean_strain) - target_strain)
-        current = best.get(pair.pre)
-        if current is None or distance < abs(abs(current.mean_strain) - target_strain):
-            best[pair.pre] = pair
-    return [best[k] for k in sorted(best)]
+        if min_strain <= abs(pair.mean_strain) <= max_strain and pair.correlation >= min_correlation:
+            usable.setdefault(pair.pre, []).append(pair)
+    chosen = []
+    for pre in sorted(usable):
+        ranked = sorted(usable[pre], key=lambda p: abs(abs(p.mean_strain) - target_strain))
+        chosen += sorted(ranked[:per_pre], key=lambda p: p.post)
+    return chosen
 
 
 def frame_pairs(rf: RFFrames, mode: str | None = None, **selection) -> list[FramePair]:

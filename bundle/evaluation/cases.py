@@ -1,8 +1,9 @@
 """Load the cases of a MONAI datalist: RF frames, acquisition, phantom description and ground truth.
 
-A datalist entry is ``{"case", "image", "sidecar"[, "displacement", "strain"]}`` with paths relative to the
-datalist file (the layout :mod:`bundle.simulation.dataset` writes). Ground truth is optional: without it the
-figures that need it are NaN.
+A datalist entry is ``{"case", "image", "sidecar"[, "displacement", "strain", "frames"]}`` with paths relative to
+the datalist file (the layout :mod:`bundle.simulation.dataset` writes). Ground truth is optional: without it the
+figures that need it are NaN. ``frames`` (indices; the first is the pre frame) picks frames of a longer
+sequence, as :func:`bundle.training.site.site_splits` writes for a site's own RF files.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
     image = base_dir / entry["image"]
     sidecar_file = base_dir / entry["sidecar"] if "sidecar" in entry else sidecar_path(image)
     frames = read_rf(image, sidecar_file)  # validates the sidecar's acquisition record
+    if "frames" in entry:
+        frames = frames.select(entry["frames"])
     sidecar = json.loads(sidecar_file.read_text())
     n_post, (h, w) = frames.posts.shape[0], frames.shape
     if n_post < 1:

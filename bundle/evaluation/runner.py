@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, create_estimator
 from bundle.evaluation.cases import Case, load_case, load_datalist
 from bundle.evaluation.figures import save_strain_panel
 from bundle.io.atomic import atomic_directory
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
+from bundle.metrics.auto_window import most_homogeneous_window
 from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
 
 __all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table"]
@@ -75,10 +77,33 @@ def _as_estimators(estimators) -> dict[str, DisplacementEstimator]:
 
 
 def _regions_for(case: Case, region_kwargs: dict):
+    """Phantom regions from the sidecar's description; on other data the SNRe window the sidecar gives
+    (``"uniform_window": {"center_mm": [z, x], "size_mm": [h, w]}``) or the most homogeneous one."""
     shape, spacing = case.frames.shape, case.frames.acquisition.spacing_mm
     if "phantom" in case.sidecar or "inclusion" in case.sidecar:
         return regions_from_sidecar(case.sidecar, shape, spacing, **region_kwargs)
-    return phantom_regions(shape, spacing, None, **region_kwargs)  # no description: a central uniform window
+    kwargs = dict(region_kwargs)
+    window = case.sidecar.get("uniform_window")
+    if window is not None:
+        try:
+            kwargs["uniform_window_center_mm"] = tuple(float(v) for v in window["center_mm"])
+            kwargs["uniform_window_mm"] = tuple(float(v) for v in window.get("size_mm", (5.0, 5.0)))
+        except (KeyError, TypeError, ValueError):
+            raise ElastographyInputError(
+                "sidecar 'uniform_window' must be {\"center_mm\": [depth, lateral], \"size_mm\": [depth, lateral]}",
+                case.frames.source,
+            ) from None
+    elif "uniform_window_center_mm" not in kwargs:
+        border, lines = kwargs.get("border_mm", 2.0), kwargs.get("border_lines", 2)
+        (h, w), (dz, dx) = shape, spacing
+        kwargs["uniform_window_center_mm"] = most_homogeneous_window(
+            case.frames.pre,
+            spacing,
+            kwargs.get("uniform_window_mm", (5.0, 5.0)),
+            depth_range_mm=(border, (h - 1) * dz - border),
+            lateral_range_mm=(lines * dx, (w - 1 - lines) * dx),
+        )
+    return phantom_regions(shape, spacing, None, **kwargs)
 
 
 def evaluate_case(case: Case, estimators: Mapping[str, DisplacementEstimator], region_kwargs: dict | None = None):

@@ -49,6 +49,15 @@ class RFFrames:
                     f"{self.timestamps_s.size} timestamps for {self.frames.shape[0]} frames", self.source
                 )
 
+    def select(self, indices) -> RFFrames:
+        """The frames ``indices`` (first = pre, the rest = posts) as a new compression series."""
+        indices = [int(i) for i in indices]
+        n = self.frames.shape[0]
+        if len(indices) < 2 or not all(0 <= i < n for i in indices):
+            raise ElastographyInputError(f"frame selection {indices} is not >= 2 indices in 0..{n - 1}", self.source)
+        stamps = None if self.timestamps_s is None else self.timestamps_s[indices]
+        return RFFrames(self.frames[indices], self.acquisition, self.source, stamps, "first", self.reference_dicom)
+
     @property
     def pre(self) -> np.ndarray:
         """Pre-compression frame ``(H, W)``."""

@@ -205,6 +205,7 @@ def phantom_regions(
     border_lines: int = 2,
     background_gap_mm: float | None = None,
     uniform_window_mm: tuple[float, float] = (5.0, 5.0),
+    uniform_window_center_mm: tuple[float, float] | None = None,
 ) -> Regions:
     """Target, background and valid regions of a phantom frame (see the module docstring for definitions).
 
@@ -217,7 +218,9 @@ def phantom_regions(
         border_lines: RF lines left out on each side.
         background_gap_mm: gap between the lesion boundary and the background's nearest edge; default
             ``1 mm + lesion radius``.
-        uniform_window_mm: (depth, lateral) size of the central window used without a lesion (mm).
+        uniform_window_mm: (depth, lateral) size of the window used without a lesion (mm).
+        uniform_window_center_mm: its centre (depth, lateral) in mm; default the frame's centre (see
+            :func:`bundle.metrics.auto_window.most_homogeneous_window` for a data-driven choice).
 
     Returns:
         :class:`Regions`; ``to_dict()`` gives the geometry actually used.
@@ -242,6 +245,9 @@ def phantom_regions(
     if inclusion is None:
         dz_win, dx_win = (float(v) for v in uniform_window_mm)
         zc, xc = (shape[0] - 1) * spacing_mm[0] / 2.0, (shape[1] - 1) * spacing_mm[1] / 2.0
+        if uniform_window_center_mm is not None:
+            zc, xc = (float(v) for v in uniform_window_center_mm)
+            params["uniform_window_center_mm"] = (zc, xc)
         window = Box((zc - dz_win / 2, zc + dz_win / 2), (xc - dx_win / 2, xc + dx_win / 2))
         if dz_win <= 0 or dx_win <= 0 or not valid.contains(window):
             raise ElastographyInputError(

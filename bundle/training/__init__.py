@@ -4,6 +4,7 @@ from bundle.training.checkpoints import latest_checkpoint
 from bundle.training.data import LoadRFSequence, LoadRFSequenced, datalist_split, first_item
 from bundle.training.engines import ElastographyEvaluator, ElastographyTrainer
 from bundle.training.metrics import FrameMetricMean, OutputMean
+from bundle.training.site import dataset_splits, site_splits
 from bundle.training.tracking import MLflowArtifactsHandler
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "MLflowArtifactsHandler",
     "OutputMean",
     "datalist_split",
+    "dataset_splits",
     "first_item",
     "latest_checkpoint",
+    "site_splits",
 ]

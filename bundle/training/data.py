@@ -29,22 +29,26 @@ def first_item(batch: list):
 class LoadRFSequence(Transform):
     """RF file (+ sidecar) -> ``(1 + T, H, W)`` float32 tensor, divided by the pre frame's standard deviation."""
 
-    def __call__(self, path: str | Path, sidecar: str | Path | None = None) -> torch.Tensor:
-        frames = read_rf(path, sidecar)
-        return torch.from_numpy(normalize_rf(frames.frames, frames.pre))
+    def __call__(self, path: str | Path, sidecar: str | Path | None = None, frames=None) -> torch.Tensor:
+        """``frames``: indices to keep (first = pre), e.g. a pair chosen from a freehand sequence."""
+        rf = read_rf(path, sidecar)
+        rf = rf if frames is None else rf.select(frames)
+        return torch.from_numpy(normalize_rf(rf.frames, rf.pre))
 
 
 class LoadRFSequenced(MapTransform):
-    """Dictionary form: ``data[key]`` (a path) -> tensor ``(1 + T, H, W)``; ``sidecar_key`` names the sidecar."""
+    """Dictionary form: ``data[key]`` (a path) -> tensor ``(1 + T, H, W)``; ``sidecar_key`` names the sidecar,
+    ``frames_key`` the optional frame indices."""
 
-    def __init__(self, keys: KeysCollection = "image", sidecar_key: str | None = "sidecar"):
+    def __init__(self, keys: KeysCollection = "image", sidecar_key: str | None = "sidecar", frames_key: str = "frames"):
         super().__init__(keys)
         self.sidecar_key = sidecar_key
+        self.frames_key = frames_key
         self.loader = LoadRFSequence()
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
         sidecar = d.get(self.sidecar_key) if self.sidecar_key else None
         for key in self.key_iterator(d):
-            d[key] = self.loader(d[key], sidecar)
+            d[key] = self.loader(d[key], sidecar, d.get(self.frames_key))
         return d

@@ -1,0 +1,69 @@
+"""Training and validation entries for any dataset folder: a simulated datalist or a site's own RF files.
+
+Unsupervised learning lets a hospital adapt the network to its scanner without ground truth. A folder that holds
+a ``datalist.json`` is used as it is (training / validation splits). Any other folder is read as a site's
+recordings: every RF file of a supported format (:func:`bundle.io.read_rf`), its frame pairs chosen as inference
+chooses them (:func:`bundle.pairs.frame_pairs`). Files, not pairs, are split, so that no recording is in both
+sets: every ``validation_every``-th file (by name) validates, the others train (with two files or more at least
+one validates). Training entries are single pairs (``frames = [pre, post]``, equal shapes batch together);
+validation entries keep every post frame of a pre frame (cross-level consistency needs two or more).
+A file that cannot be read is reported and left out, like a failing case in batch inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bundle.errors import ElastographyInputError
+from bundle.evaluation.cases import datalist_split
+from bundle.inference import case_name, find_rf_files
+from bundle.io.readers import read_rf
+from bundle.pairs import frame_pairs
+
+__all__ = ["site_splits", "dataset_splits"]
+
+logger = logging.getLogger(__name__)
+
+
+def site_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str, list[dict]]:
+    """``{"training": [...], "validation": [...]}`` entries for a folder of a site's RF files (no ground truth)."""
+    files = find_rf_files(dataset_dir)
+    n = len(files)
+    validate = {k for k in range(n) if k % validation_every == validation_every - 1}
+    if n >= 2 and not validate:
+        validate = {n - 1}
+    splits: dict[str, list[dict]] = {"training": [], "validation": []}
+    for k, path in enumerate(files):
+        try:
+            # validation keeps up to three deformation levels per pre frame (for cross-level consistency)
+            pairs = frame_pairs(read_rf(path), per_pre=3 if k in validate else 1)
+        except ElastographyInputError as err:
+            logger.error("left out of training: %s", err)
+            continue
+        base = {"case": case_name(path), "image": str(Path(path).resolve())}
+        if k in validate:
+            for pre in dict.fromkeys(p.pre for p in pairs):
+                posts = [p.post for p in pairs if p.pre == pre]
+                splits["validation"].append({**base, "case": f"{base['case']}_f{pre}", "frames": [pre, *posts]})
+        else:
+            splits["training"] += [{**base, "frames": [p.pre, p.post]} for p in pairs]
+    if not splits["training"] and not splits["validation"]:
+        raise ElastographyInputError("no readable RF file with a usable frame pair", dataset_dir)
+    if not splits["training"]:
+        raise ElastographyInputError("every usable RF file went to validation; add recordings", dataset_dir)
+    if not splits["validation"]:  # a single file: validate on its own pairs (nothing else exists)
+        splits["validation"] = [dict(e) for e in splits["training"][:1]]
+    logger.info(
+        "%s: %d file(s), %d training pair(s), %d validation group(s)",
+        dataset_dir, n, len(splits["training"]), len(splits["validation"]),
+    )  # fmt: skip
+    return splits
+
+
+def dataset_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str, list[dict]]:
+    """The folder's ``datalist.json`` splits (absolute paths) if it has one, else :func:`site_splits`."""
+    datalist = Path(dataset_dir) / "datalist.json"
+    if datalist.is_file():
+        return {split: datalist_split(datalist, split) for split in ("training", "validation")}
+    return site_splits(dataset_dir, validation_every)
