@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 DEMO_SEQUENCES ?= 12
 
-.PHONY: demo test lint bench-sim clean-demo
+.PHONY: demo test lint bench-sim clean-demo system-tools
 
 # torch is installed first and pinned to the CPU wheel on this machine's disk, so that no dependency can pull
 # a multi-GB CUDA build; the project range (torch>=2.8,<2.15) is then already satisfied.
@@ -16,6 +16,19 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	@touch $(STAMP)
+
+# dciodvfy (dicom3tools) validates every DICOM the tests write; Orthanc is the PACS of the C-STORE test.
+# Installed with apt when missing (as root, or with passwordless sudo); without them those tests skip locally
+# and fail in CI (.ci/run sets ELASTO_REQUIRE_TOOLS=1).
+system-tools:
+	@if ! command -v dciodvfy >/dev/null 2>&1 || ! test -x /usr/sbin/Orthanc; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+		else echo "system-tools: need root or sudo to apt-get install dicom3tools orthanc"; exit 0; fi; \
+		echo "apt-get install dicom3tools orthanc"; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			dicom3tools orthanc >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(PY) -m monai.bundle run --config_file configs/simulate.json --dataset_dir $(DEMO_DIR)/data \
@@ -36,7 +49,7 @@ demo: $(STAMP)
 		--output_dir $(DEMO_DIR)/evaluation --overwrite true
 	$(PY) scripts/show_mlflow.py --tracking-uri sqlite:///$(CURDIR)/$(DEMO_DIR)/train/mlruns.db
 
-test: $(STAMP)
+test: $(STAMP) system-tools
 	$(VENV)/bin/ruff check bundle scripts tests
 	$(PY) -m pytest -q
 

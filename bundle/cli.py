@@ -20,6 +20,15 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     except ElastographyInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        # MONAI's config parser wraps errors of expressions in RuntimeError: report the toolkit's own cleanly
+        cause = err
+        while cause is not None and not isinstance(cause, (ElastographyInputError, PacsError)):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        return 2 if isinstance(cause, ElastographyInputError) else 3
     except PacsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

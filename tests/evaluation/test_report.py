@@ -104,4 +104,4 @@ def test_report_script_runs_the_classical_estimators_and_updates_a_docs_file(tmp
     empty = tmp_path / "empty"
     empty.mkdir()
     r = subprocess.run([*cmd[:2], "--datalist", str(empty), *cmd[4:]], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and "no RF NIfTI file" in r.stderr
+    assert r.returncode == 2 and "no RF file" in r.stderr
