@@ -41,9 +41,11 @@ demo: $(STAMP)
 	$(PY) -m monai.bundle run --config_file configs/train.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/train --epochs 1 --val_interval 1 --num_val_cases 1 \
 		--pretrained_checkpoint models/model.pt --pretrained_prefix stage_one. --learning_rate 0.0001 --tracking mlflow
-	@echo "== inference with models/model.pt (both MUSSE-Net stages; instance optimisation off here for speed): NIfTI, PNG"
+	@echo "== inference with models/model.pt (both MUSSE-Net stages; instance optimisation off here for speed):"
+	@echo "   NIfTI, PNG and DICOM (anonymous Parametric Map + overlay) per case; summary.json"
+	rm -rf $(DEMO_DIR)/inference
 	$(PY) -m monai.bundle run --config_file configs/inference.json --dataset_dir $(DEMO_DIR)/data \
-		--output_dir $(DEMO_DIR)/inference --overwrite true --instance_steps 0
+		--output_dir $(DEMO_DIR)/inference --instance_steps 0 --dicom True --progress False
 	@echo "== NCC, USSE-Net (stage one), MUSSE-Net (both stages) and MUSSE-Net + instance optimisation on the test split"
 	$(PY) -m monai.bundle run --config_file configs/evaluate.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/evaluation --overwrite true

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--estimator", default=NETWORK, help=f"{NETWORK} (default) or a classical one: ncc, dp, glue")
     p.add_argument("--instance-steps", type=int, help="MUSSE-Net instance optimisation steps (0 = off)")
     p.add_argument("--checkpoint", help="network weights (default models/model.pt)")
+    p.add_argument("--stage-one", action="store_true", help="the checkpoint holds stage one only (USSE-Net), e.g. "
+                   "from fine-tuning with configs/train.json")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
 
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["instance_steps"] = a.instance_steps
     if a.checkpoint:
         overrides["checkpoint"] = str(Path(a.checkpoint).resolve())
+    if a.stage_one:
+        overrides.update(network_def="@stage_one_def", stages=1)
     os.chdir(ROOT)  # the config's %configs/... references are relative to the bundle root
     run(config_file=str(ROOT / "configs" / "inference.json"), **overrides)
     return 0

@@ -83,6 +83,7 @@ class NetworkEstimator(DisplacementEstimator):
         instance_optimization: optional test-time refinement of the network's displacement, called as
             ``f(frames (B, 1 + T, H, W), displacement_px (B, T, 2, H, W)) -> displacement_px``
             (:class:`bundle.instance_optimization.InstanceOptimization`).
+        name: what reports, summaries and DICOM call this estimator (default: its registry name).
     """
 
     def __init__(
@@ -93,7 +94,10 @@ class NetworkEstimator(DisplacementEstimator):
         strain_kernel_mm: float = 2.5,
         checkpoint_prefix: str = "stage_one.",
         instance_optimization: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        name: str | None = None,
     ):
+        if name:
+            self.name = str(name)
         self.device = pick_device(device)
         self.network = network if network is not None else USSENet()
         if checkpoint is not None:
