@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+import scipy.io
 from monai.transforms import LoadImage
 
 from bundle.baselines import NCCEstimator
@@ -29,8 +30,9 @@ def sequence():
 
 
 @pytest.fixture
-def hospital(tmp_path, sequence):
-    """Two good cases (PLUS .mha sequence scaled to int16, .npz pair) and three bad ones."""
+def hospital(tmp_path, sequence, reference_bmode):
+    """Three good cases (PLUS .mha sequence scaled to int16, .npz pair, .mat with a reference B-mode DICOM) and
+    four bad ones."""
     folder = tmp_path / "site"
     folder.mkdir()
     rf = sequence.rf
@@ -47,19 +49,26 @@ def hospital(tmp_path, sequence):
     np.save(folder / "nosidecar.npy", rf[:2].transpose(1, 2, 0))
     np.save(folder / "nopitch.npy", rf[:2].transpose(1, 2, 0))
     (folder / "nopitch.json").write_text(json.dumps({"sampling_frequency_hz": 4e7, "center_frequency_hz": 5e6}))
+    # with a reference B-mode of the exam: good; with a "reference" that has no pixel data: bad
+    scipy.io.savemat(folder / "exam.mat", {"rf": np.stack([rf[0], rf[3]], axis=-1)})
+    reference_bmode(folder / "exam_bmode.dcm")
+    (folder / "exam.json").write_text(json.dumps({"acquisition": ACQ, "reference_dicom": "exam_bmode.dcm"}))
+    np.save(folder / "nopixels.npy", rf[:2].transpose(1, 2, 0))
+    reference_bmode(folder / "nopixels_bmode.dcm", with_pixels=False)
+    (folder / "nopixels.json").write_text(json.dumps({"acquisition": ACQ, "reference_dicom": "nopixels_bmode.dcm"}))
     return folder
 
 
-def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence):
+def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence, dciodvfy):
     est = NCCEstimator()
     with pytest.raises(SystemExit) as stop:
         run_batch_inference(hospital, tmp_path / "out", est, progress=False, dicom=True)
     assert stop.value.code == 1  # some cases failed: non-zero status, after the whole batch ran
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert sorted(c["case"] for c in summary["succeeded"]) == ["pair", "plus_seq"]
+    assert sorted(c["case"] for c in summary["succeeded"]) == ["exam", "pair", "plus_seq"]
     reasons = {f["case"]: f["reason"] for f in summary["failed"]}
     assert "truncated" in reasons["truncated"] and "sidecar not found" in reasons["nosidecar"]
-    assert "line_pitch_mm" in reasons["nopitch"]
+    assert "line_pitch_mm" in reasons["nopitch"] and "no pixel data" in reasons["nopixels"]
     assert not (tmp_path / "out" / "truncated").exists()  # nothing half-written for a failed case
 
     plus = next(c for c in summary["succeeded"] if c["case"] == "plus_seq")
@@ -81,6 +90,13 @@ def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence):
     # DICOM per pair, anonymous (no reference given)
     pm = pydicom.dcmread(tmp_path / "out" / "pair" / "dicom" / "strain_pm_0.dcm")
     assert pm.PatientIdentityRemoved == "YES"
+    # the exam with a reference joins the reference's patient and study; every written DICOM is valid
+    reference = pydicom.dcmread(hospital / "exam_bmode.dcm")
+    for path in sorted((tmp_path / "out").rglob("*.dcm")):
+        dciodvfy(path)
+        if path.parts[-3] == "exam":
+            ds = pydicom.dcmread(path)
+            assert (ds.PatientID, ds.StudyInstanceUID) == (reference.PatientID, reference.StudyInstanceUID)
 
 
 def test_scaled_copy_gives_the_same_result(tmp_path, sequence):
