@@ -167,10 +167,9 @@ def infer_folder(
     for path in bar:
         try:
             summary.succeeded.append(infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs))
-        except (ElastographyInputError, RuntimeError, ValueError, OSError) as err:
-            # one bad case must not cost the others: record why and go on
+        except Exception as err:  # noqa: BLE001 - one bad case must not cost the others: record why, go on
             reason = err.problem if isinstance(err, ElastographyInputError) else f"{type(err).__name__}: {err}"
-            logger.error("%s: %s", path, reason)
+            logger.error("%s: %s", path, reason, exc_info=not isinstance(err, ElastographyInputError))
             summary.failed.append({"case": case_name(path), "rf": str(path), "reason": reason})
         bar.set_postfix(done=len(summary.succeeded), failed=len(summary.failed))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=1), overwrite=True)
