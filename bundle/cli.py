@@ -33,5 +33,5 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
         print(f"error: {err}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("interrupted; no partial output was kept", file=sys.stderr)
+        print("interrupted; outputs completed so far are kept, the one in progress is not", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,15 @@ from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
 from bundle.pairs import FramePair, frame_pairs
 
-__all__ = ["BatchSummary", "find_rf_files", "new_run_folder", "infer_case", "infer_folder", "run_batch_inference"]
+__all__ = [
+    "BatchSummary",
+    "find_cases",
+    "find_rf_files",
+    "new_run_folder",
+    "infer_case",
+    "infer_folder",
+    "run_batch_inference",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +64,29 @@ class BatchSummary:
         """Human-readable lines: counts, then one line per failure."""
         lines = [f"inference ({self.estimator}): {len(self.succeeded)} case(s) done, {len(self.failed)} failed "
                  f"-> {self.output_dir}"]  # fmt: skip
-        lines += [f"  FAILED {f['case']} ({f['rf']}): {f['reason']}" for f in self.failed]
+        lines += [f"  FAILED {f['case']} ({f['file']}): {f['reason']}" for f in self.failed]
         return "\n".join(lines)
 
 
-def find_rf_files(dataset_dir: str | Path) -> list[Path]:
-    """RF files of a folder: the ``image`` entries of its ``datalist.json``, else every supported RF file.
-
-    Files without a sidecar are listed too, so that the batch reports them instead of skipping them silently.
-    """
+def find_cases(dataset_dir: str | Path) -> list[tuple[Path, Path | None]]:
+    """(RF file, sidecar or None for the default) of every case: the entries of the folder's ``datalist.json``,
+    else every supported RF file of the folder. Files without a sidecar are listed too, so that the batch
+    reports them instead of skipping them silently."""
     folder = Path(dataset_dir)
     if not folder.is_dir():
         raise ElastographyInputError("dataset folder not found", folder)
     if (folder / "datalist.json").is_file():
-        return [Path(e["image"]) for e in datalist_split(folder / "datalist.json", "all")]
+        entries = datalist_split(folder / "datalist.json", "all")
+        return [(Path(e["image"]), Path(e["sidecar"]) if "sidecar" in e else None) for e in entries]
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_rf_file(p))
     if not files:
         raise ElastographyInputError("no RF file (.nii[.gz], .mha, .mhd, .mat, .npy, .npz) found", folder)
-    return files
+    return [(p, None) for p in files]
+
+
+def find_rf_files(dataset_dir: str | Path) -> list[Path]:
+    """The RF files of :func:`find_cases`."""
+    return [path for path, _ in find_cases(dataset_dir)]
 
 
 def case_name(path: Path) -> str:
@@ -115,9 +128,12 @@ def infer_case(
     outputs: CaseOutputs,
     overwrite: bool = False,
     pair_mode: str | None = None,
+    sidecar: Path | None = None,
 ) -> dict:
-    """Estimate and write one case into ``run_dir/<case>/`` (all or nothing); returns its summary entry."""
-    rf = read_rf(path)
+    """Estimate and write one case into ``run_dir/<case>/`` (all or nothing); returns its summary entry.
+
+    Pair indices in the entry are the file's frame numbers (PLUS frames marked invalid keep their numbers)."""
+    rf = read_rf(path, sidecar)
     name = case_name(path)
     pairs = frame_pairs(rf, pair_mode)
     identity = None
@@ -128,14 +144,17 @@ def infer_case(
     strain = estimator.strain(displacement, rf.acquisition)
     seconds = (time.perf_counter() - start) / len(pairs)
     pre_frames = rf.frames[[p.pre for p in pairs]]
+    numbers = rf.file_frame_numbers()
+    # labels and the summary use the file's frame numbers (PLUS frames marked invalid keep theirs)
+    labelled = [replace(p, pre=int(numbers[p.pre]), post=int(numbers[p.post])) for p in pairs]
     with atomic_directory(run_dir / name, overwrite=overwrite) as staging:
         files = write_case_outputs(
-            staging, name, pre_frames, pairs, displacement, strain, rf.acquisition, outputs, identity
+            staging, name, pre_frames, labelled, displacement, strain, rf.acquisition, outputs, identity
         )
     return {
         "case": name,
         "rf": str(path),
-        "pairs": [p.to_dict() for p in pairs],
+        "pairs": [p.to_dict() for p in labelled],
         "seconds_per_pair": seconds,
         "files": [f"{name}/{f}" for f in files],
         "dicom_identity": None if identity is None else ("anonymous" if identity.anonymous else "reference"),
@@ -158,19 +177,26 @@ def infer_folder(
     Args:
         frame_pairs: override every sidecar's pairing (``auto``, ``first``, ``consecutive``); None = sidecars'.
     """
-    files = find_rf_files(dataset_dir)
+    cases = find_cases(dataset_dir)
     run_dir = new_run_folder(output_dir, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version)
     summary = BatchSummary(run_dir, estimator.name)
-    bar = tqdm(files, desc="inference", unit="case", disable=not progress)
-    for path in bar:
+    first_file: dict[str, Path] = {}
+    bar = tqdm(cases, desc="inference", unit="case", disable=not progress)
+    for path, sidecar in bar:
+        name = case_name(path)
         try:
-            summary.succeeded.append(infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs))
+            if first_file.setdefault(name, path) != path:  # rec.mha and rec.mat would share rec/ and rec.json
+                raise ElastographyInputError(f"case name '{name}' is taken by {first_file[name].name}; rename", path)
+            entry = infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs, sidecar)
+            summary.succeeded.append(entry)
         except Exception as err:  # noqa: BLE001 - one bad case must not cost the others: record why, go on
-            reason = err.problem if isinstance(err, ElastographyInputError) else f"{type(err).__name__}: {err}"
-            logger.error("%s: %s", path, reason, exc_info=not isinstance(err, ElastographyInputError))
-            summary.failed.append({"case": case_name(path), "rf": str(path), "reason": reason})
+            bad_input = isinstance(err, ElastographyInputError)
+            reason = err.problem if bad_input else f"{type(err).__name__}: {err}"
+            file = str(err.path) if bad_input and err.path is not None else str(path)
+            logger.error("%s: %s", file, reason, exc_info=not bad_input)
+            summary.failed.append({"case": name, "rf": str(path), "file": file, "reason": reason})
         bar.set_postfix(done=len(summary.succeeded), failed=len(summary.failed))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=1), overwrite=True)
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -14,8 +15,10 @@ from monai.transforms import LoadImage
 from bundle.baselines import NCCEstimator
 from bundle.inference import infer_folder, run_batch_inference
 from bundle.io.metaimage import write_metaimage
+from bundle.networks.estimator import MUSSENetEstimator
 from bundle.simulation import simulate_sequence
 
+ROOT = Path(__file__).resolve().parents[1]
 ACQ = {"sampling_frequency_mhz": 40, "center_frequency_mhz": 5, "line_pitch_mm": 0.3}
 
 
@@ -68,6 +71,8 @@ def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence, dciodvfy):
     assert sorted(c["case"] for c in summary["succeeded"]) == ["exam", "pair", "plus_seq"]
     reasons = {f["case"]: f["reason"] for f in summary["failed"]}
     assert "truncated" in reasons["truncated"] and "sidecar not found" in reasons["nosidecar"]
+    files = {f["case"]: f["file"] for f in summary["failed"]}
+    assert files["truncated"].endswith("truncated.raw") and files["nopitch"].endswith("nopitch.json")
     assert "line_pitch_mm" in reasons["nopitch"] and "no pixel data" in reasons["nopixels"]
     assert not (tmp_path / "out" / "truncated").exists()  # nothing half-written for a failed case
 
@@ -90,6 +95,7 @@ def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence, dciodvfy):
     # DICOM per pair, anonymous (no reference given)
     pm = pydicom.dcmread(tmp_path / "out" / "pair" / "dicom" / "strain_pm_0.dcm")
     assert pm.PatientIdentityRemoved == "YES"
+    assert "pair" not in pm.ContentDescription.replace("pair 1", "")  # no file (case) name in anonymous output
     # the exam with a reference joins the reference's patient and study; every written DICOM is valid
     reference = pydicom.dcmread(hospital / "exam_bmode.dcm")
     for path in sorted((tmp_path / "out").rglob("*.dcm")):
@@ -99,18 +105,32 @@ def test_batch_goes_on_past_bad_cases(hospital, tmp_path, sequence, dciodvfy):
             assert (ds.PatientID, ds.StudyInstanceUID) == (reference.PatientID, reference.StudyInstanceUID)
 
 
-def test_scaled_copy_gives_the_same_result(tmp_path, sequence):
-    """A 1e-23 and a 1e4 scaled copy of the same frames give identical strain (normalised on the way in)."""
-    est = NCCEstimator()
-    out = {}
+@pytest.mark.parametrize("name", ["ncc", "musse-net"])
+def test_scaled_copy_gives_the_same_result(tmp_path, sequence, name):
+    """A 1e-23 and a 1e4 scaled copy of a 4-frame sequence give the same pairs and the same strain, through
+    automatic pair selection and the estimator (classical and the shipped network)."""
+    est = NCCEstimator() if name == "ncc" else MUSSENetEstimator(str(ROOT / "models" / "model.pt"), device="cpu")
+    out, pairs = {}, {}
     for scale in (1e-23, 1e4):
         folder = tmp_path / f"in{scale:g}"
         folder.mkdir()
-        np.save(folder / "case.npy", np.stack([sequence.rf[0], sequence.rf[2]], axis=-1) * scale)
+        np.save(folder / "case.npy", np.moveaxis(sequence.rf, 0, -1) * scale)
         (folder / "case.json").write_text(json.dumps({"acquisition": ACQ}))
-        infer_folder(folder, tmp_path / f"out{scale:g}", est, progress=False, png=False)
+        summary = infer_folder(folder, tmp_path / f"out{scale:g}", est, progress=False, png=False)
+        pairs[scale] = [(p["pre"], p["post"]) for p in summary.succeeded[0]["pairs"]]
         out[scale] = np.asarray(nib.load(tmp_path / f"out{scale:g}" / "case" / "strain.nii.gz").dataobj)
-    np.testing.assert_allclose(out[1e-23], out[1e4], atol=1e-6)
+    assert pairs[1e-23] == pairs[1e4] and len(pairs[1e4]) >= 2
+    np.testing.assert_allclose(out[1e-23], out[1e4], atol=2e-5)
+
+
+def test_two_files_with_one_case_name(tmp_path, sequence):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    np.save(folder / "rec.npy", np.stack([sequence.rf[0], sequence.rf[1]], axis=-1))
+    scipy.io.savemat(folder / "rec.mat", {"rf": np.stack([sequence.rf[0], sequence.rf[2]], axis=-1)})
+    (folder / "rec.json").write_text(json.dumps({"acquisition": ACQ}))
+    summary = infer_folder(folder, tmp_path / "out", NCCEstimator(), progress=False, png=False, overwrite=True)
+    assert len(summary.succeeded) == 1 and "case name 'rec' is taken" in summary.failed[0]["reason"]
 
 
 def test_rerun_goes_to_a_new_folder_unless_overwrite(tmp_path, sequence):

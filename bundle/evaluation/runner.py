@@ -90,7 +90,7 @@ def _regions_for(case: Case, region_kwargs: dict):
             kwargs["uniform_window_mm"] = tuple(float(v) for v in window.get("size_mm", (5.0, 5.0)))
         except (KeyError, TypeError, ValueError):
             raise ElastographyInputError(
-                "sidecar 'uniform_window' must be {\"center_mm\": [depth, lateral], \"size_mm\": [depth, lateral]}",
+                'sidecar \'uniform_window\' must be {"center_mm": [depth, lateral], "size_mm": [depth, lateral]}',
                 case.frames.source,
             ) from None
     elif "uniform_window_center_mm" not in kwargs:

@@ -76,7 +76,9 @@ def write_case_outputs(
         (folder / "dicom").mkdir()
         pm_series, sc_series = generate_uid(), generate_uid()
         for k, pair in enumerate(pairs):
-            label = f"{name} frames {pair.pre}->{pair.post}"
+            # file names often carry an MRN or a name: an anonymous export must not burn them into pixels
+            label = f"pair {k + 1}, frames {pair.pre}->{pair.post}"
+            label = label if identity.anonymous else f"{name} {label}"
             rgb = render_strain_overlay(pre_frames[k], strain[k], spacing, title=label)
             sc_uid = generate_uid()
             write_overlay_secondary_capture(

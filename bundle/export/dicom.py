@@ -7,7 +7,9 @@ anonymous: patient "ANONYMOUS", Patient Identity Removed = YES, and a series des
 
 Geometry: the Parametric Map lies on the RF grid, rows = depth; Pixel Spacing = (axial, lateral) mm. The probe is
 not tracked, so position (0, 0, 0) and orientation (1, 0, 0, 0, 1, 0) describe the probe's own frame (x lateral,
-y depth), not the patient's. Strain is stored as 32-bit float with a Real World Value Mapping in UCUM unit "1"
+y depth), not the patient's. When the map joins a reference's frame of reference, a viewer that links images by
+frame of reference may therefore place it wrongly relative to images with real patient geometry (B-mode
+ultrasound rarely has any). Strain is stored as 32-bit float with a Real World Value Mapping in UCUM unit "1"
 (a fraction; negative = compression).
 """
 
@@ -86,8 +88,13 @@ def identity_from_reference(path: str | Path) -> DicomIdentity:
     if not path.is_file():
         raise ElastographyInputError("reference DICOM not found", path)
     try:
-        ref = pydicom.dcmread(path, stop_before_pixels=False)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as err:
+        try:
+            ref = pydicom.dcmread(path)
+        except InvalidDicomError:  # no 128-byte preamble (older writers): read anyway, then check the content
+            ref = pydicom.dcmread(path, force=True)
+            if "SOPClassUID" not in ref:
+                raise
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise ElastographyInputError(f"reference is not a readable DICOM file ({err})", path) from None
     if "PixelData" not in ref and "FloatPixelData" not in ref:
         raise ElastographyInputError("reference DICOM has no pixel data (not an image)", path)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from bundle.errors import PacsError
 
@@ -50,30 +51,49 @@ class SendReport:
 
 
 def find_dicom_files(paths: list[str | Path]) -> list[Path]:
-    """Every ``*.dcm`` under the given folders, plus the given files, sorted and without repeats."""
+    """Every ``*.dcm`` under the given folders, plus the given files, sorted and without repeats. Hidden files
+    and folders (the ``.name.part`` files and staging folders of a write in progress) are left out."""
     found: list[Path] = []
     for path in map(Path, paths):
-        found += sorted(path.rglob("*.dcm")) if path.is_dir() else [path]
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for file in sorted(path.rglob("*.dcm")):
+            if not any(part.startswith(".") for part in file.relative_to(path).parts):
+                found.append(file)
     return list(dict.fromkeys(found))
 
 
 def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
     """C-STORE ``files`` to ``target`` over one association; see the module docstring for failures."""
-    from pynetdicom import AE
-
     report = SendReport(str(target))
     datasets = []
     for path in map(Path, files):
         try:
-            datasets.append((path, pydicom.dcmread(path)))
-        except (InvalidDicomError, OSError, EOFError, ValueError) as err:
+            ds = pydicom.dcmread(path)
+            if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+                raise ValueError("no SOP Class/Instance UID")
+            datasets.append((path, ds))
+        except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError) as err:
             report.failed.append({"file": str(path), "reason": f"not a readable DICOM file ({err})"})
-    if not datasets:
-        return report
+    if datasets:
+        _send(datasets, target, report)
+    for failure in report.failed:
+        logger.error("%s: %s", failure["file"], failure["reason"])
+    return report
+
+
+def _send(datasets: list, target: PacsTarget, report: SendReport) -> None:
+    from pynetdicom import AE
+
     ae = AE(ae_title=target.calling_ae_title)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = target.timeout_s
-    for sop_class, syntax in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets}:
-        ae.add_requested_context(sop_class, syntax)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = target.timeout_s
+    classes: dict[str, set[str]] = {}
+    for _, ds in datasets:
+        stored = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", ExplicitVRLittleEndian)
+        classes.setdefault(str(ds.SOPClassUID), set()).add(str(stored))
+    for sop_class, syntaxes in classes.items():  # offer the stored syntax and both uncompressed ones
+        ae.add_requested_context(sop_class, sorted(syntaxes | {ExplicitVRLittleEndian, ImplicitVRLittleEndian}))
     assoc = ae.associate(target.host, target.port, ae_title=target.ae_title)
     if not assoc.is_established:
         why = "refused the association" if assoc.is_rejected else "is not reachable (no association)"
@@ -83,7 +103,12 @@ def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
             if not assoc.is_established:
                 report.failed.append({"file": str(path), "reason": "association lost before this file"})
                 continue
-            status = assoc.send_c_store(ds)
+            try:
+                status = assoc.send_c_store(ds)
+            except ValueError as err:  # pynetdicom: no accepted presentation context for this SOP class/syntax
+                reason = f"PACS did not accept SOP class {ds.SOPClassUID.name or ds.SOPClassUID} ({err})"
+                report.failed.append({"file": str(path), "reason": reason})
+                continue
             code = getattr(status, "Status", None)
             if code is None:
                 report.failed.append({"file": str(path), "reason": "no response (timeout or connection lost)"})
@@ -94,6 +119,3 @@ def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
     finally:
         if assoc.is_established:
             assoc.release()
-    for failure in report.failed:
-        logger.error("%s: %s", failure["file"], failure["reason"])
-    return report

@@ -85,7 +85,9 @@ def _matlab_v73(path: Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as handle:
 
         def visit(name: str, node) -> None:
-            if isinstance(node, h5py.Dataset) and not name.startswith("#"):
+            kind = node.attrs.get("MATLAB_class", b"double") if isinstance(node, h5py.Dataset) else b""
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if isinstance(node, h5py.Dataset) and not name.startswith("#") and kind not in ("char", "logical"):
                 value = node[()]
                 if isinstance(value, np.ndarray) and value.dtype.names and {"real", "imag"} <= set(value.dtype.names):
                     value = value["real"] + 1j * value["imag"]
@@ -103,9 +105,11 @@ def read_matlab(path: str | Path, variable: str | None = None) -> np.ndarray:
         raise ElastographyInputError("file not found", path)
     with path.open("rb") as handle:
         head = handle.read(520)
+    signature = b"\x89HDF\r\n\x1a\n"
     try:
-        # v7.3 files are HDF5 with a 512-byte user block: the HDF5 signature sits at byte 512
-        arrays = _matlab_v73(path) if head[512:520] == b"\x89HDF\r\n\x1a\n" else _matlab_v5(path)
+        # v7.3 files are HDF5 with a 512-byte user block (signature at byte 512); other writers may omit it
+        is_hdf5 = head[512:520] == signature or head[:8] == signature
+        arrays = _matlab_v73(path) if is_hdf5 else _matlab_v5(path)
     except Exception as err:  # scipy and h5py raise many types for truncated or foreign files
         raise ElastographyInputError(f"cannot read MATLAB file ({type(err).__name__}: {err})", path) from None
     array = choose_array(arrays, variable, path)

@@ -31,6 +31,8 @@ class RFFrames:
             correlation, :mod:`bundle.pairs`), ``"first"`` (frame 0 against every later frame: a compression
             series such as the simulator's), ``"consecutive"``, or explicit ``[[pre, post], ...]`` indices.
         reference_dicom: a B-mode DICOM of the same exam named by the sidecar, for the DICOM export's identity.
+        frame_numbers: the file's frame number of each frame ``(N,)`` when the reader left frames out (PLUS
+            frames marked invalid); None when frame ``i`` is the file's frame ``i``.
     """
 
     frames: np.ndarray
@@ -39,6 +41,7 @@ class RFFrames:
     timestamps_s: np.ndarray | None = None
     frame_pairs: str | tuple[tuple[int, int], ...] = "auto"
     reference_dicom: Path | None = None
+    frame_numbers: np.ndarray | None = None
 
     def __post_init__(self):
         self.frames = check_rf(self.frames, self.source, ndim=3)
@@ -56,7 +59,16 @@ class RFFrames:
         if len(indices) < 2 or not all(0 <= i < n for i in indices):
             raise ElastographyInputError(f"frame selection {indices} is not >= 2 indices in 0..{n - 1}", self.source)
         stamps = None if self.timestamps_s is None else self.timestamps_s[indices]
-        return RFFrames(self.frames[indices], self.acquisition, self.source, stamps, "first", self.reference_dicom)
+        numbers = self.file_frame_numbers()[indices]
+        return RFFrames(
+            self.frames[indices], self.acquisition, self.source, stamps, "first", self.reference_dicom, numbers
+        )
+
+    def file_frame_numbers(self) -> np.ndarray:
+        """The file's frame number of every frame ``(N,)`` (what a user sees in the scanner's file)."""
+        if self.frame_numbers is not None:
+            return np.asarray(self.frame_numbers)
+        return np.arange(self.frames.shape[0])
 
     @property
     def pre(self) -> np.ndarray:

@@ -42,7 +42,7 @@ _DTYPE_TO_ELEMENT = {"i1": "MET_CHAR", "u1": "MET_UCHAR", "i2": "MET_SHORT", "u2
                      "f8": "MET_DOUBLE"}  # fmt: skip
 _FRAME_FIELD = re.compile(r"^Seq_Frame(\d+)_(\w+)$")
 #: the largest header we parse; a larger "header" is a binary file with the wrong extension
-_MAX_HEADER_BYTES = 1 << 22
+_MAX_HEADER_BYTES = 1 << 26  # 64 MiB: PLUS writes a few lines per frame, tracked sequences have many
 
 
 class MetaImage:
@@ -82,7 +82,8 @@ def _parse_header(blob: bytes, path: Path) -> tuple[dict[str, str], dict[int, di
     while True:
         end = blob.find(b"\n", offset)
         if end < 0:
-            raise ElastographyInputError("MetaImage header has no ElementDataFile line", path)
+            limit = " within the first 4 MiB" if len(blob) >= _MAX_HEADER_BYTES else ""
+            raise ElastographyInputError(f"MetaImage header has no ElementDataFile line{limit}", path)
         line = blob[offset:end].decode("latin-1").strip()
         offset = end + 1
         if not line:
@@ -108,6 +109,29 @@ def _ints(header: dict[str, str], key: str, path: Path) -> list[int]:
         raise ElastographyInputError(f"MetaImage {key} is not a list of integers: {header[key]!r}", path) from None
 
 
+def _int_field(header: dict[str, str], key: str, default: int, path: Path) -> int:
+    try:
+        return int(header.get(key, default))
+    except ValueError:
+        raise ElastographyInputError(f"MetaImage {key} is not an integer: {header[key]!r}", path) from None
+
+
+def _inflate(raw: bytes, path: Path) -> bytes:
+    """zlib data -> bytes; bytes after the end of the stream are a size mismatch, not something to ignore."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(raw) + inflater.flush()
+    except zlib.error as err:
+        raise ElastographyInputError(f"compressed MetaImage data is corrupt ({err})", path) from None
+    if not inflater.eof:
+        raise ElastographyInputError("compressed MetaImage data truncated (the zlib stream does not end)", path)
+    if inflater.unused_data:
+        raise ElastographyInputError(
+            f"MetaImage header/data size mismatch: {len(inflater.unused_data)} bytes after the compressed data", path
+        )
+    return out
+
+
 def _is_true(header: dict[str, str], key: str) -> bool:
     return header.get(key, "False").strip().lower() in ("true", "1", "yes")
 
@@ -126,7 +150,7 @@ def read_metaimage(path: str | Path) -> MetaImage:
         head = handle.read(_MAX_HEADER_BYTES)
     header, frame_fields, header_end = _parse_header(head, path)
     dims = _ints(header, "DimSize", path)
-    ndims = int(header.get("NDims", len(dims)))
+    ndims = _int_field(header, "NDims", len(dims), path)
     if ndims != len(dims) or not all(d > 0 for d in dims):
         raise ElastographyInputError(f"MetaImage NDims {ndims} and DimSize {dims} disagree", path)
     element = header.get("ElementType", "")
@@ -134,7 +158,7 @@ def read_metaimage(path: str | Path) -> MetaImage:
         raise ElastographyInputError(
             f"unknown MetaImage element type {element!r} (known: {', '.join(ELEMENT_TYPES)})", path
         )
-    if int(header.get("ElementNumberOfChannels", "1")) != 1:
+    if _int_field(header, "ElementNumberOfChannels", 1, path) != 1:
         raise ElastographyInputError("MetaImage has several channels per element; RF must have one", path)
     msb = _is_true(header, "BinaryDataByteOrderMSB") or _is_true(header, "ElementByteOrderMSB")
     dtype = np.dtype(ELEMENT_TYPES[element]).newbyteorder(">" if msb else "<")
@@ -150,16 +174,14 @@ def read_metaimage(path: str | Path) -> MetaImage:
         if not data_path.is_file():
             raise ElastographyInputError(f"MetaImage data file {data_file!r} not found", path)
     raw = data_path.read_bytes()[skip:]
-    if _is_true(header, "CompressedData"):
-        try:
-            raw = zlib.decompress(raw)
-        except zlib.error as err:
-            raise ElastographyInputError(f"compressed MetaImage data is corrupt ({err})", data_path) from None
-    header_size = int(header.get("HeaderSize", "0"))
-    if header_size == -1:  # MetaIO: the data are the last bytes of the file
+    header_size = _int_field(header, "HeaderSize", 0, path)  # bytes before the (possibly compressed) data
+    compressed = _is_true(header, "CompressedData")
+    if header_size == -1 and not compressed:  # MetaIO: the data are the last bytes of the file
         raw = raw[-expected:] if len(raw) >= expected else raw
     elif header_size > 0:
         raw = raw[header_size:]
+    if compressed:
+        raw = _inflate(raw, data_path)
     if len(raw) < expected:
         raise ElastographyInputError(
             f"MetaImage data truncated: DimSize {dims} x {element} needs {expected} bytes, found {len(raw)}", data_path

@@ -51,13 +51,16 @@ def _read_nifti(path: Path, sidecar: RFSidecar) -> tuple[np.ndarray, tuple[str, 
     return data, axes
 
 
-def _read_metaimage(path: Path, sidecar: RFSidecar) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
+def _read_metaimage(
+    path: Path, sidecar: RFSidecar
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None, np.ndarray | None]:
+    """Array, axes, timestamps and the file's frame numbers of the frames kept (None when all are kept)."""
     image = read_metaimage(path)
     kind = image.header.get("UltrasoundImageType", "RF_REAL").upper()
     if kind not in ("RF_REAL", "RF"):
         raise ElastographyInputError(f"PLUS image type is {kind}, not RF (need beamformed RF, UltrasoundImageType "
                                      f"= RF_REAL)", path)  # fmt: skip
-    array, timestamps = image.array, image.timestamps_s
+    array, timestamps, keep = image.array, image.timestamps_s, None
     invalid = [k for k in image.invalid_frames if k < (array.shape[0] if array.ndim == 3 else 1)]
     if invalid and array.ndim == 3:
         logger.warning("%s: skipping frame(s) %s whose ImageStatus is not OK", path, invalid)
@@ -66,7 +69,18 @@ def _read_metaimage(path: Path, sidecar: RFSidecar) -> tuple[np.ndarray, tuple[s
         timestamps = None if timestamps is None else timestamps[keep]
     axes = sidecar.axes or orientation_axes(image.header.get("UltrasoundImageOrientation"), array.ndim)
     axes = axes or (("frame", "axial", "lateral") if array.ndim == 3 else ("axial", "lateral"))
-    return array, tuple(axes), timestamps
+    return array, tuple(axes), timestamps, keep
+
+
+def _renumber_pairs(pairs, kept: np.ndarray, path: Path):
+    """Sidecar pairs name the file's frame numbers; after dropping invalid frames, map them to the kept ones."""
+    if isinstance(pairs, str) or kept is None:
+        return pairs
+    position = {int(k): i for i, k in enumerate(kept)}
+    dropped = sorted({i for pair in pairs for i in pair if i not in position})
+    if dropped:
+        raise ElastographyInputError(f"sidecar 'frame_pairs' names frame(s) {dropped}, which PLUS marked invalid", path)
+    return tuple((position[a], position[b]) for a, b in pairs)
 
 
 def read_rf(path: str | Path, sidecar: str | Path | None = None) -> RFFrames:
@@ -85,11 +99,11 @@ def read_rf(path: str | Path, sidecar: str | Path | None = None) -> RFFrames:
     if not path.is_file():
         raise ElastographyInputError("file not found", path)
     info = read_sidecar(sidecar_path(path) if sidecar is None else sidecar)
-    name, timestamps = path.name.lower(), None
+    name, timestamps, kept = path.name.lower(), None, None
     if name.endswith((".nii", ".nii.gz")):
         array, axes = _read_nifti(path, info)
     elif name.endswith((".mha", ".mhd")):
-        array, axes, timestamps = _read_metaimage(path, info)
+        array, axes, timestamps, kept = _read_metaimage(path, info)
     elif name.endswith(".mat"):
         array, axes = read_matlab(path, info.variable), info.axes or _DEFAULT_AXES
     else:
@@ -102,6 +116,7 @@ def read_rf(path: str | Path, sidecar: str | Path | None = None) -> RFFrames:
         info.acquisition,
         source=path,
         timestamps_s=timestamps,
-        frame_pairs=info.frame_pairs,
+        frame_pairs=_renumber_pairs(info.frame_pairs, kept, path),
         reference_dicom=info.reference_dicom,
+        frame_numbers=kept,
     )

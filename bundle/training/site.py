@@ -5,14 +5,17 @@ a ``datalist.json`` is used as it is (training / validation splits). Any other f
 recordings: every RF file of a supported format (:func:`bundle.io.read_rf`), its frame pairs chosen as inference
 chooses them (:func:`bundle.pairs.frame_pairs`). Files, not pairs, are split, so that no recording is in both
 sets: every ``validation_every``-th file (by name) validates, the others train (with two files or more at least
-one validates). Training entries are single pairs (``frames = [pre, post]``, equal shapes batch together);
-validation entries keep every post frame of a pre frame (cross-level consistency needs two or more).
+one validates). Training entries are single pairs (``frames = [pre, post]``); training crops lines, not depth,
+so batches need one depth: recordings whose depth (samples) differs from the most common one are left out of
+training with a message (fine-tune once per depth setting). Validation entries keep up to three post frames
+per pre frame (cross-level consistency needs two or more) and may have any depth (batches of one).
 A file that cannot be read is reported and left out, like a failing case in batch inference.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 from bundle.errors import ElastographyInputError
@@ -34,20 +37,30 @@ def site_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str,
     if n >= 2 and not validate:
         validate = {n - 1}
     splits: dict[str, list[dict]] = {"training": [], "validation": []}
+    depths: dict[str, int] = {}
     for k, path in enumerate(files):
         try:
             # validation keeps up to three deformation levels per pre frame (for cross-level consistency)
-            pairs = frame_pairs(read_rf(path), per_pre=3 if k in validate else 1)
+            rf = read_rf(path)
+            pairs = frame_pairs(rf, per_pre=3 if k in validate else 1)
         except ElastographyInputError as err:
             logger.error("left out of training: %s", err)
             continue
         base = {"case": case_name(path), "image": str(Path(path).resolve())}
+        depths[base["image"]] = rf.shape[0]
         if k in validate:
             for pre in dict.fromkeys(p.pre for p in pairs):
                 posts = [p.post for p in pairs if p.pre == pre]
                 splits["validation"].append({**base, "case": f"{base['case']}_f{pre}", "frames": [pre, *posts]})
         else:
             splits["training"] += [{**base, "frames": [p.pre, p.post]} for p in pairs]
+    if splits["training"]:
+        common = Counter(depths[e["image"]] for e in splits["training"]).most_common(1)[0][0]
+        odd = sorted({e["image"] for e in splits["training"] if depths[e["image"]] != common})
+        for image in odd:
+            logger.error("left out of training: %s has %d samples of depth, most recordings %d", image,
+                         depths[image], common)  # fmt: skip
+        splits["training"] = [e for e in splits["training"] if depths[e["image"]] == common]
     if not splits["training"] and not splits["validation"]:
         raise ElastographyInputError("no readable RF file with a usable frame pair", dataset_dir)
     if not splits["training"]:

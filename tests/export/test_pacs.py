@@ -121,3 +121,44 @@ def test_pacs_down(results):
     port = _free_port()  # nothing listens here
     with pytest.raises(PacsError, match="not reachable"):
         send_dicom(find_dicom_files([results]), PacsTarget("127.0.0.1", port, "ORTHANC", timeout_s=3))
+
+
+@pytest.fixture
+def picky_scp():
+    """A pynetdicom SCP on loopback that accepts only Secondary Capture and refuses one named instance."""
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import SecondaryCaptureImageStorage
+
+    refused: set[str] = set()
+
+    def on_store(event):
+        return 0xA700 if event.request.AffectedSOPInstanceUID in refused else 0x0000
+
+    ae = AE(ae_title="PICKY")
+    ae.add_supported_context(SecondaryCaptureImageStorage)
+    port = _free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield port, refused
+    finally:
+        server.shutdown()
+
+
+def test_sop_class_not_accepted_and_failure_status(picky_scp, results):
+    port, refused = picky_scp
+    files = find_dicom_files([results])
+    overlays = [f for f in files if f.name.startswith("overlay")]
+    refused.add(pydicom.dcmread(overlays[0]).SOPInstanceUID)
+    report = send_dicom(files, PacsTarget("127.0.0.1", port, "PICKY"))
+    reasons = {Path(f["file"]).name: f["reason"] for f in report.failed}
+    assert [Path(f["file"]).name for f in report.sent] == [overlays[1].name]
+    assert reasons[overlays[0].name] == "PACS refused it (status 0xA700)"
+    maps = [f.name for f in files if f.name.startswith("strain_pm")]
+    assert len(maps) == 2 and all("did not accept SOP class" in reasons[m] for m in maps)
+
+
+def test_hidden_staging_files_are_not_sent(results):
+    (results / "case" / ".case.partial").mkdir()
+    (results / "case" / ".case.partial" / "x.dcm").write_bytes(b"")
+    (results / "case" / "dicom" / ".strain_pm_9.dcm.abc.part.dcm").write_bytes(b"")
+    assert len(find_dicom_files([results])) == 4

@@ -185,3 +185,35 @@ def test_missing_sidecar_and_corrupt_files(tmp_path, frames):
         read_rf(mat)
     with pytest.raises(ElastographyInputError, match="unknown RF file type"):
         read_rf(tmp_path / "case.dcm")
+
+
+def test_explicit_pairs_keep_file_numbers_when_plus_frames_are_dropped(tmp_path, frames):
+    stored = np.concatenate([frames[:1], frames[:1] * 0 + 5, frames[1:]])  # file frame 1 is invalid
+    path = write_metaimage(tmp_path / "case.mha", stored, fields={"UltrasoundImageOrientation": "MF"},
+                           frame_fields={1: {"ImageStatus": "INVALID"}})  # fmt: skip
+    _sidecar(path, frame_pairs=[[0, 2], [2, 3]])
+    rf = read_rf(path)
+    np.testing.assert_array_equal(rf.frames, frames)
+    assert rf.frame_pairs == ((0, 1), (1, 2)) and rf.file_frame_numbers().tolist() == [0, 2, 3]
+    _sidecar(path, frame_pairs=[[0, 1]])
+    with pytest.raises(ElastographyInputError, match="marked invalid"):
+        read_rf(path)
+
+
+def test_metaimage_header_size_and_compressed_size_mismatch(tmp_path, frames):
+    header = (
+        "ObjectType = Image\nNDims = 3\nDimSize = 8 64 3\nElementType = MET_SHORT\nHeaderSize = 16\n"
+        "ElementDataFile = case.raw\n"
+    )
+    path = tmp_path / "case.mhd"
+    path.write_text(header)
+    (tmp_path / "case.raw").write_bytes(b"vendor header 16" + frames.astype("<i2").tobytes())
+    np.testing.assert_array_equal(read_metaimage(path).array, frames)
+    header = header.replace("HeaderSize = 16", "CompressedData = True").replace("case.raw", "LOCAL")
+    path = tmp_path / "packed.mha"
+    path.write_bytes(header.encode() + zlib.compress(frames.astype("<i2").tobytes()) + b"junk")
+    with pytest.raises(ElastographyInputError, match="size mismatch"):
+        read_metaimage(path)
+    path.write_bytes(header.encode() + zlib.compress(frames.astype("<i2").tobytes())[:-20])
+    with pytest.raises(ElastographyInputError, match="truncated|corrupt"):
+        read_metaimage(path)

@@ -72,3 +72,18 @@ def test_finetune_from_shipped_model_on_site_folder(site, tmp_path):
     assert changed, "fine-tuning left every weight as shipped"
     delta = max(float((tuned[k] - shipped[k]).abs().max()) for k in changed)
     assert delta < 0.05  # a few small steps at the fine-tuning learning rate, not a fresh network
+
+
+def test_recording_of_another_depth_is_left_out_of_training(site, tmp_path, caplog):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for path in site.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    seq = scipy.io.loadmat(folder / "rec2.mat")["rf"]
+    np.save(folder / "rec0b.npy", seq[:384])  # a shallower depth setting
+    (folder / "rec0b.json").write_text(json.dumps({"acquisition": ACQ}))
+    with caplog.at_level("ERROR"):
+        splits = site_splits(folder, validation_every=10)
+    images = {Path(e["image"]).name for e in splits["training"]}
+    assert "rec0b.npy" not in images and len(images) == 2
+    assert "384 samples of depth" in caplog.text
