@@ -16,6 +16,7 @@ ultrasound rarely has any). Strain is stored as 32-bit float with a Real World V
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from pydicom.uid import generate_uid
 
 from bundle.errors import ElastographyInputError
 from bundle.io.atomic import atomic_path
+
+# highdicom logs every module it copies at INFO (9 lines per instance): noise in a batch of hundreds of cases
+logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 __all__ = [
     "IDENTITY_ATTRIBUTES",
