@@ -34,7 +34,11 @@ from monai.bundle import ConfigParser  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
 from bundle.estimator import create_estimator  # noqa: E402
-from bundle.evaluation.cases import load_case, load_datalist  # noqa: E402
+from bundle.evaluation.cases import (  # noqa: E402
+    load_case,
+    load_datalist,
+    recording_entries,  # noqa: E402
+)
 from bundle.evaluation.command import add_evaluation_arguments, evaluate_with_arguments  # noqa: E402
 from bundle.evaluation.report import (  # noqa: E402
     effective_window_mm,
@@ -42,7 +46,7 @@ from bundle.evaluation.report import (  # noqa: E402
     replace_section,
     strain_filter_bounds,
 )
-from bundle.inference import find_rf_files  # noqa: E402
+from bundle.inference import case_name, find_rf_files  # noqa: E402
 from bundle.io.atomic import atomic_write_text  # noqa: E402
 
 DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
@@ -82,12 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         raise ElastographyInputError("--output is required: the report writes files")
     args = argv if argv is not None else sys.argv[1:]
     with tempfile.TemporaryDirectory() as scratch:
-        if a.datalist.is_dir():  # a user's folder: every RF file of it, as one split
-            files = find_rf_files(a.datalist)
-            if not files:
-                raise ElastographyInputError("no RF NIfTI file with a JSON sidecar in the folder", a.datalist)
+        if a.datalist.is_dir():  # a user's folder: every recording, one entry per pre frame of its frame pairs
+            entries = [e for f in find_rf_files(a.datalist) for e in recording_entries(f, case_name(f))]
             a.datalist, a.split = Path(scratch) / "datalist.json", "test"
-            a.datalist.write_text(json.dumps({"test": [{"image": str(f.resolve())} for f in files]}))
+            a.datalist.write_text(json.dumps({"test": entries}))
         return _report(a, args)
 
 

@@ -19,7 +19,7 @@ from bundle.io.frames import RFFrames
 from bundle.io.nifti import read_nifti, sidecar_path
 from bundle.io.readers import read_rf
 
-__all__ = ["Case", "datalist_split", "load_datalist", "load_case"]
+__all__ = ["Case", "datalist_split", "load_datalist", "load_case", "recording_entries"]
 
 SPLITS = ("training", "validation", "test")
 
@@ -106,3 +106,17 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
             raise ElastographyInputError(f"strain has shape {data.shape}, expected {(h, w, n_post)}", path)
         strain = np.ascontiguousarray(np.moveaxis(data, -1, 0))
     return Case(entry.get("case", Path(entry["image"]).name), frames, sidecar, displacement, strain)
+
+
+def recording_entries(path: str | Path, name: str, per_pre: int = 3) -> list[dict]:
+    """Datalist entries of one recording of any length: one per pre frame of its frame pairs
+    (:func:`bundle.pairs.frame_pairs`, up to ``per_pre`` post frames each), ``frames = [pre, posts...]``."""
+    from bundle.pairs import frame_pairs  # torch-backed; imported here to keep the datalist reader light
+
+    path = Path(path)
+    pairs = frame_pairs(read_rf(path), per_pre=per_pre)
+    entries = []
+    for pre in dict.fromkeys(p.pre for p in pairs):
+        posts = [p.post for p in pairs if p.pre == pre]
+        entries.append({"case": f"{name}_f{pre}", "image": str(path.resolve()), "frames": [pre, *posts]})
+    return entries

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from bundle.errors import ElastographyInputError
-from bundle.evaluation.cases import datalist_split
+from bundle.evaluation.cases import datalist_split, recording_entries
 from bundle.inference import case_name, find_rf_files
 from bundle.io.readers import read_rf
 from bundle.pairs import frame_pairs
@@ -49,9 +49,7 @@ def site_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str,
         base = {"case": case_name(path), "image": str(Path(path).resolve())}
         depths[base["image"]] = rf.shape[0]
         if k in validate:
-            for pre in dict.fromkeys(p.pre for p in pairs):
-                posts = [p.post for p in pairs if p.pre == pre]
-                splits["validation"].append({**base, "case": f"{base['case']}_f{pre}", "frames": [pre, *posts]})
+            splits["validation"] += recording_entries(path, base["case"], per_pre=3)
         else:
             splits["training"] += [{**base, "frames": [p.pre, p.post]} for p in pairs]
     if splits["training"]:
