@@ -7,7 +7,6 @@ computation, the metrics and the exporters. Axis convention everywhere in the to
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -127,13 +126,6 @@ class Acquisition:
     @classmethod
     def from_json(cls, path: str | Path) -> Acquisition:
         """Read a JSON sidecar; the record may sit at top level or under the key ``"acquisition"``."""
-        path = Path(path)
-        if not path.is_file():
-            raise ElastographyInputError("acquisition sidecar not found", path)
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ElastographyInputError(f"sidecar is not valid JSON ({err})", path) from None
-        if isinstance(data, dict) and "acquisition" in data:
-            data = data["acquisition"]
-        return cls.from_dict(data, source=path)
+        from bundle.io.sidecar import read_sidecar  # bundle.io builds on this record: import when called
+
+        return read_sidecar(path).acquisition

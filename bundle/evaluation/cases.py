@@ -16,6 +16,7 @@ import numpy as np
 
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
+from bundle.io.jsonfile import read_json_object
 from bundle.io.nifti import read_nifti, sidecar_path
 from bundle.io.readers import read_rf
 
@@ -52,12 +53,7 @@ class Case:
 def load_datalist(path: str | Path, split: str = "test") -> tuple[list[dict], Path]:
     """Entries of one split and the folder their relative paths start from."""
     path = Path(path)
-    if not path.is_file():
-        raise ElastographyInputError("datalist not found", path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ElastographyInputError(f"datalist is not valid JSON ({err})", path) from None
+    data = read_json_object(path, "datalist")
     if split not in SPLITS and split != "all":
         raise ElastographyInputError(f"unknown split '{split}'; use one of {SPLITS} or 'all'", path)
     entries = [e for s in SPLITS for e in data.get(s, [])] if split == "all" else data.get(split)

@@ -23,7 +23,6 @@ whose patient and study the DICOM outputs join (:mod:`bundle.export.dicom`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
+from bundle.io.jsonfile import read_json_object
 
 __all__ = ["RFSidecar", "read_sidecar", "apply_axes", "AXIS_NAMES", "FRAME_PAIR_MODES"]
 
@@ -86,14 +86,7 @@ def _check_pairs(pairs, path: Path) -> str | tuple[tuple[int, int], ...]:
 def read_sidecar(path: str | Path) -> RFSidecar:
     """Read and check a sidecar; every problem is an :class:`ElastographyInputError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ElastographyInputError("acquisition sidecar not found", path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ElastographyInputError(f"sidecar is not valid JSON ({err})", path) from None
-    if not isinstance(data, dict):
-        raise ElastographyInputError("sidecar must be a JSON object", path)
+    data = read_json_object(path, "sidecar")
     acquisition = Acquisition.from_dict(data.get("acquisition", data), source=path)
     axes = _check_axes(data["axes"], path) if "axes" in data else None
     variable = data.get("variable")

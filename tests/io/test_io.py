@@ -30,7 +30,7 @@ def test_roundtrip(tmp_path, acquisition):
 def test_missing_sidecar(tmp_path, acquisition):
     path = _write_case(tmp_path, acquisition)
     (tmp_path / "case_rf.json").unlink()
-    with pytest.raises(ElastographyInputError, match=r"case_rf\.json: acquisition sidecar not found"):
+    with pytest.raises(ElastographyInputError, match=r"case_rf\.json: sidecar not found"):
         read_rf(path)
 
 
