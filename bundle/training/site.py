@@ -39,19 +39,18 @@ def site_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str,
     splits: dict[str, list[dict]] = {"training": [], "validation": []}
     depths: dict[str, int] = {}
     for k, path in enumerate(files):
+        base = {"case": case_name(path), "image": str(Path(path).resolve())}
         try:
-            # validation keeps up to three deformation levels per pre frame (for cross-level consistency)
+            if k in validate:  # up to three deformation levels per pre frame (for cross-level consistency)
+                splits["validation"] += recording_entries(path, base["case"], per_pre=3)
+                continue
             rf = read_rf(path)
-            pairs = frame_pairs(rf, per_pre=3 if k in validate else 1)
+            pairs = frame_pairs(rf)
         except ElastographyInputError as err:
             logger.error("left out of training: %s", err)
             continue
-        base = {"case": case_name(path), "image": str(Path(path).resolve())}
         depths[base["image"]] = rf.shape[0]
-        if k in validate:
-            splits["validation"] += recording_entries(path, base["case"], per_pre=3)
-        else:
-            splits["training"] += [{**base, "frames": [p.pre, p.post]} for p in pairs]
+        splits["training"] += [{**base, "frames": [p.pre, p.post]} for p in pairs]
     if splits["training"]:
         common = Counter(depths[e["image"]] for e in splits["training"]).most_common(1)[0][0]
         odd = sorted({e["image"] for e in splits["training"] if depths[e["image"]] != common})
