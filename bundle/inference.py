@@ -32,7 +32,8 @@ from bundle.export.dicom import anonymous_identity, identity_from_reference
 from bundle.io.atomic import atomic_directory, atomic_write_text
 from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
-from bundle.pairs import FramePair, frame_pairs
+from bundle.pairs import FramePair
+from bundle.pairs import frame_pairs as choose_frame_pairs  # infer_folder has a frame_pairs argument
 
 __all__ = [
     "BatchSummary",
@@ -135,7 +136,7 @@ def infer_case(
     Pair indices in the entry are the file's frame numbers (PLUS frames marked invalid keep their numbers)."""
     rf = read_rf(path, sidecar)
     name = case_name(path)
-    pairs = frame_pairs(rf, pair_mode)
+    pairs = choose_frame_pairs(rf, pair_mode)
     identity = None
     if outputs.dicom:
         identity = identity_from_reference(rf.reference_dicom) if rf.reference_dicom else anonymous_identity()
