@@ -25,9 +25,10 @@ system-tools:
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
 		else echo "system-tools: need root or sudo to apt-get install dicom3tools orthanc"; exit 0; fi; \
 		echo "apt-get install dicom3tools orthanc"; \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			dicom3tools orthanc >/dev/null; \
+		{ $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			dicom3tools orthanc >/dev/null; } || \
+		echo "system-tools: apt-get failed; the dciodvfy and Orthanc tests skip (and fail in CI)"; \
 	fi
 
 demo: $(STAMP)
