@@ -29,6 +29,7 @@ from bundle.estimator import DisplacementEstimator
 from bundle.evaluation.cases import datalist_split
 from bundle.export.case import CaseOutputs, write_case_outputs
 from bundle.export.dicom import anonymous_identity, identity_from_reference
+from bundle.export.uids import file_digest, recording_digest
 from bundle.io.atomic import atomic_directory, atomic_write_text
 from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
@@ -139,7 +140,9 @@ def infer_case(
     pairs = choose_frame_pairs(rf, pair_mode)
     identity = None
     if outputs.dicom:
-        identity = identity_from_reference(rf.reference_dicom) if rf.reference_dicom else anonymous_identity()
+        recording = recording_digest(path)  # content, not name: stable pseudonymous patient and UIDs
+        reference = rf.reference_dicom
+        identity = identity_from_reference(reference, recording) if reference else anonymous_identity(recording)
     start = time.perf_counter()
     displacement = _estimate_pairs(estimator, rf.frames, pairs, rf.acquisition)
     strain = estimator.strain(displacement, rf.acquisition)
@@ -181,7 +184,10 @@ def infer_folder(
     cases = find_cases(dataset_dir)
     run_dir = new_run_folder(output_dir, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
-    outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version)
+    weights = getattr(estimator, "checkpoint", None)  # part of the DICOM series UIDs: new weights, new series
+    weights = file_digest(weights) if dicom and weights else ""
+    outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version,
+                          weights=weights)  # fmt: skip
     summary = BatchSummary(run_dir, estimator.name)
     first_file: dict[str, Path] = {}
     bar = tqdm(cases, desc="inference", unit="case", disable=not progress)

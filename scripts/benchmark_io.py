@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.export.case import CaseOutputs, write_case_outputs  # noqa: E402
 from bundle.export.dicom import anonymous_identity  # noqa: E402
+from bundle.export.uids import recording_digest  # noqa: E402
 from bundle.io import read_rf, write_nifti  # noqa: E402
 from bundle.io.metaimage import write_metaimage  # noqa: E402
 from bundle.pairs import select_frame_pairs  # noqa: E402
@@ -78,13 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         strain = np.full((1, 2048, 128), -0.01, np.float32)
         displacement = np.zeros((1, 2, 2048, 128), np.float32)
         out = folder / "out"
+        npy = files["NumPy .npy (float32)"]
+        rows.append((f"identify the recording (SHA-256 of the .npy, {npy.stat().st_size / 1e6:.0f} MB)",
+                     _median(lambda: recording_digest(npy), a.repeat)))  # fmt: skip
+        identity = anonymous_identity(recording_digest(npy))
 
         def export(dicom: bool) -> None:
             case = out / f"{time.perf_counter_ns()}"
             case.mkdir(parents=True)
             outputs = CaseOutputs(png=False, dicom=dicom)
             write_case_outputs(case, "bench", frames[:1], pairs[:1], displacement, strain, acq, outputs,
-                               anonymous_identity())  # fmt: skip
+                               identity)  # fmt: skip
 
         rows.append(("write NIfTI displacement + strain (.nii.gz), one pair", _median(lambda: export(False), a.repeat)))
         with_dicom = _median(lambda: export(True), a.repeat)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 from bundle.acquisition import Acquisition
 from bundle.evaluation.figures import save_strain_panel
@@ -26,6 +25,7 @@ from bundle.export.dicom import (
     write_strain_parametric_map,
 )
 from bundle.export.overlay import render_strain_overlay
+from bundle.export.uids import derived_uid
 from bundle.io.nifti import write_nifti
 from bundle.pairs import FramePair
 
@@ -34,12 +34,17 @@ __all__ = ["CaseOutputs", "write_case_outputs"]
 
 @dataclass(frozen=True)
 class CaseOutputs:
-    """What to write besides NIfTI: the PNG panel, DICOM (with the identity to give it), version strings."""
+    """What to write besides NIfTI: the PNG panel, DICOM (with the identity to give it), version strings.
+
+    ``model_name``, ``software_version`` and ``weights`` (a digest of the estimator's weights file, "" for none)
+    identify the estimator: the DICOM series UIDs derive from them, so another estimator, version or set of
+    weights gives new series, and the same ones give the same UIDs again."""
 
     png: bool = True
     dicom: bool = False
     model_name: str = "MUSSE-Net"
     software_version: str = "0"
+    weights: str = ""
 
 
 def write_case_outputs(
@@ -74,13 +79,16 @@ def write_case_outputs(
         if identity is None:
             raise ValueError("DICOM export needs an identity (reference or anonymous)")
         (folder / "dicom").mkdir()
-        pm_series, sc_series = generate_uid(), generate_uid()
+        # stable UIDs (bundle.export.uids): same recording + estimator -> same UIDs; another estimator -> new series
+        study, estimator = identity.patient_study.StudyInstanceUID, (outputs.model_name, outputs.software_version)
+        key = (study, identity.recording, *estimator, outputs.weights or "no weights")
+        pm_series, sc_series = (derived_uid("series", *key, kind) for kind in ("PM", "SC"))
         for k, pair in enumerate(pairs):
             # file names often carry an MRN or a name: an anonymous export must not burn them into pixels
             label = f"pair {k + 1}, frames {pair.pre}->{pair.post}"
             label = label if identity.anonymous else f"{name} {label}"
             rgb = render_strain_overlay(pre_frames[k], strain[k], spacing, title=label)
-            sc_uid = generate_uid()
+            sc_uid = derived_uid("instance", sc_series, k, pair.pre, pair.post)
             write_overlay_secondary_capture(
                 folder / "dicom" / f"overlay_sc_{k}.dcm", rgb, identity, sc_series, sc_uid, instance_number=k + 1
             )
@@ -94,6 +102,7 @@ def write_case_outputs(
                 pm_series,
                 instance_number=k + 1,
                 source=source,
+                sop_instance_uid=derived_uid("instance", pm_series, k, pair.pre, pair.post),
                 model_name=outputs.model_name,
                 software_version=outputs.software_version,
                 description=f"Axial strain {label}"[:64],

@@ -1,9 +1,13 @@
 """DICOM export of strain maps: a float Parametric Map (quantitative) and a colour Secondary Capture (for eyes).
 
 Identity: with a reference B-mode DICOM of the same exam, the outputs join its patient, study and frame of
-reference (new series, new instance UIDs); only :data:`IDENTITY_ATTRIBUTES` are copied, nothing else of the
-reference (no institution, operator, private or device fields). Without a reference the outputs are explicitly
-anonymous: patient "ANONYMOUS", Patient Identity Removed = YES, and a series description that says so.
+reference (new series, new instance UIDs); only :data:`IDENTITY_ATTRIBUTES` are copied (and the reference's
+laterality), nothing else of the reference (no institution, operator, private or device fields). Without a reference
+the outputs are explicitly anonymous: patient "ANONYMOUS" with a pseudonymous Patient ID derived from the recording's
+content (one patient per recording, never the file name), Patient Identity Removed = YES, and a series description
+that says so. Every UID is derived from the recording and the estimator (:mod:`bundle.export.uids`): re-sending a
+result does not make a new study; another estimator or version makes new series. Modality is ``US`` (the series
+sit beside the ultrasound exam).
 
 Geometry: the Parametric Map lies on the RF grid, rows = depth; Pixel Spacing = (axial, lateral) mm. The probe is
 not tracked, so position (0, 0, 0) and orientation (1, 0, 0, 0, 1, 0) describe the probe's own frame (x lateral,
@@ -29,6 +33,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
 
 from bundle.errors import ElastographyInputError
+from bundle.export.uids import derived_uid, pseudonymous_patient_id
 from bundle.io.atomic import atomic_path
 
 # highdicom logs every module it copies at INFO (9 lines per instance): noise in a batch of hundreds of cases
@@ -56,9 +61,12 @@ IDENTITY_ATTRIBUTES = (
     "StudyID",
     "AccessionNumber",
     "ReferringPhysicianName",
+    "StudyDescription",
 )
 MANUFACTURER = "MUSSE-Net elastography bundle"
 STRAIN_UNIT = CodedConcept("1", "UCUM", "no units")
+MODALITY = "US"
+ANONYMOUS_STUDY_DESCRIPTION = "Ultrasound strain elastography"
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
@@ -71,23 +79,31 @@ class DicomIdentity:
         frame_of_reference_uid: the reference's Frame of Reference UID, or a new one.
         reference: (SOP Class UID, SOP Instance UID, Series Instance UID) of the reference image, or None when
             anonymous.
+        recording: content digest of the recording (:func:`bundle.export.uids.recording_digest`); the series and
+            instance UIDs derive from it.
+        laterality: ``R`` or ``L`` when the reference says so; None = unknown (written empty).
     """
 
     patient_study: Dataset
     frame_of_reference_uid: str
     reference: tuple[str, str, str] | None = None
+    recording: str = ""
+    laterality: str | None = None
 
     @property
     def anonymous(self) -> bool:
         return self.reference is None
 
 
-def identity_from_reference(path: str | Path) -> DicomIdentity:
-    """Identity of the exam a reference B-mode DICOM belongs to (see :data:`IDENTITY_ATTRIBUTES`).
+def identity_from_reference(path: str | Path, recording: str) -> DicomIdentity:
+    """Identity of the exam a reference B-mode DICOM belongs to (see :data:`IDENTITY_ATTRIBUTES`), for the results
+    of the recording with content digest ``recording``.
 
     Raises:
         ElastographyInputError: not a DICOM file, no pixel data (not an image), or no Study Instance UID.
+        ValueError: ``recording`` is not a hex digest.
     """
+    pseudonymous_patient_id(recording)  # checks the digest before anything is read
     path = Path(path)
     if not path.is_file():
         raise ElastographyInputError("reference DICOM not found", path)
@@ -108,38 +124,61 @@ def identity_from_reference(path: str | Path) -> DicomIdentity:
     patient_study = Dataset()
     for keyword in IDENTITY_ATTRIBUTES:
         setattr(patient_study, keyword, ref.get(keyword, None) if keyword != "StudyInstanceUID" else ref.get(keyword))
-    if not ref.get("SpecificCharacterSet"):
-        del patient_study.SpecificCharacterSet
-    frame_of_reference = str(ref.get("FrameOfReferenceUID") or generate_uid())
+    for keyword in ("SpecificCharacterSet", "StudyDescription"):
+        if not ref.get(keyword):
+            del patient_study[keyword]
+    study = str(ref.StudyInstanceUID)
+    frame_of_reference = str(ref.get("FrameOfReferenceUID") or derived_uid("frame-of-reference", study, recording))
+    sides = [str(ref.get(k) or "").upper() for k in ("Laterality", "ImageLaterality")]
     return DicomIdentity(
         patient_study,
         frame_of_reference,
         (str(ref.SOPClassUID), str(ref.SOPInstanceUID), str(ref.SeriesInstanceUID)),
+        recording,
+        next((side for side in sides if side in ("R", "L")), None),
     )
 
 
-def anonymous_identity(study_datetime: datetime.datetime | None = None) -> DicomIdentity:
-    """A new anonymous patient and study (used when no reference image is given)."""
+def anonymous_identity(recording: str, study_datetime: datetime.datetime | None = None) -> DicomIdentity:
+    """The pseudonymous patient and study of one recording (used when no reference image is given).
+
+    Args:
+        recording: content digest of the recording (:func:`bundle.export.uids.recording_digest`): Patient ID
+            ``ANON-<first 16 hex digits>``, and the study and frame-of-reference UIDs derive from it.
+        study_datetime: Study Date/Time; default now (the export's). The UIDs do not depend on it: a later
+            export of the same recording joins the same study (a PACS keeps the study date it saw first).
+
+    Raises:
+        ValueError: ``recording`` is not a hex digest.
+    """
     when = study_datetime or datetime.datetime.now()
     ds = Dataset()
     ds.PatientName = "ANONYMOUS^"
-    ds.PatientID = "ANONYMOUS"
+    ds.PatientID = pseudonymous_patient_id(recording)
     ds.PatientBirthDate = None
     ds.PatientSex = None
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "No patient identity: written without a reference DICOM"
-    ds.StudyInstanceUID = generate_uid()
+    ds.DeidentificationMethod = [  # LO, 64 characters a value
+        "No patient identity: written without a reference DICOM",
+        "Patient ID: hash of the recording's content, not its name",
+    ]
+    ds.StudyInstanceUID = derived_uid("study", recording)
     ds.StudyDate = when.strftime("%Y%m%d")
     ds.StudyTime = when.strftime("%H%M%S")
     ds.StudyID = "ELASTO"
     ds.AccessionNumber = None
     ds.ReferringPhysicianName = None
-    return DicomIdentity(ds, generate_uid(), None)
+    ds.StudyDescription = ANONYMOUS_STUDY_DESCRIPTION
+    return DicomIdentity(ds, derived_uid("frame-of-reference", ds.StudyInstanceUID, recording), None, recording)
 
 
 def _finish(ds: Dataset, identity: DicomIdentity, description: str) -> None:
-    """Attributes highdicom leaves out that the IODs want, and the anonymity statement."""
-    ds.Laterality = None  # Type 2C in General Series: unknown for an ultrasound probe frame
+    """Attributes highdicom leaves out or sets otherwise, and the anonymity statement."""
+    ds.Modality = MODALITY  # highdicom writes OT; the Parametric Map and SC series modules leave it free
+    # Type 2C in General Series: the reference's side, else empty = unknown (absent would be an error: dciodvfy)
+    ds.Laterality = identity.laterality
+    if identity.patient_study.get("StudyDescription"):
+        ds.StudyDescription = identity.patient_study.StudyDescription
     ds.SeriesDescription = description + (" (ANONYMOUS: no reference image)" if identity.anonymous else "")
     for keyword in ("PatientIdentityRemoved", "DeidentificationMethod"):
         if keyword in identity.patient_study:
@@ -160,6 +199,7 @@ def write_strain_parametric_map(
     series_uid: str,
     instance_number: int = 1,
     source: tuple[str, str, str] | None = None,
+    sop_instance_uid: str | None = None,
     series_number: int = 900,
     model_name: str = "MUSSE-Net",
     software_version: str = "0",
@@ -171,6 +211,7 @@ def write_strain_parametric_map(
     Args:
         source: (SOP Class, SOP Instance, Series Instance UID) of the image the map derives from; default the identity's
             reference. One of the two is needed (the IOD references its source).
+        sop_instance_uid: default a new random UID (:func:`bundle.export.case.write_case_outputs` derives it).
     """
     strain = np.asarray(strain, dtype=np.float32)
     if strain.ndim != 2 or not np.isfinite(strain).all():
@@ -203,7 +244,7 @@ def write_strain_parametric_map(
         pixel_array=strain,
         series_instance_uid=series_uid,
         series_number=series_number,
-        sop_instance_uid=generate_uid(),
+        sop_instance_uid=sop_instance_uid or generate_uid(),
         instance_number=instance_number,
         manufacturer=MANUFACTURER,
         manufacturer_model_name=model_name,

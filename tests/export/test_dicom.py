@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pydicom
 import pytest
@@ -18,6 +20,7 @@ from bundle.export.dicom import (
 from bundle.export.overlay import render_strain_overlay
 
 SPACING = (0.01925, 0.3)
+RECORDING = hashlib.sha256(b"a recording").hexdigest()  # content digest of the recording the maps come from
 
 
 @pytest.fixture
@@ -45,7 +48,7 @@ def _write_pair(tmp_path, identity, strain_map, pre_rf):
 
 
 def test_anonymous_export_valid_and_reads_back(tmp_path, strain_map, pre_rf, dciodvfy):
-    rgb, sc_path, pm_path = _write_pair(tmp_path, anonymous_identity(), strain_map, pre_rf)
+    rgb, sc_path, pm_path = _write_pair(tmp_path, anonymous_identity(RECORDING), strain_map, pre_rf)
     dciodvfy(pm_path)
     dciodvfy(sc_path)
     pm = pydicom.dcmread(pm_path)
@@ -72,7 +75,7 @@ def test_reference_identity_copied_and_nothing_else(
     tmp_path, strain_map, pre_rf, dciodvfy, reference_bmode, frame_of_reference
 ):
     ref = reference_bmode(tmp_path / "bmode.dcm", frame_of_reference=frame_of_reference)
-    identity = identity_from_reference(tmp_path / "bmode.dcm")
+    identity = identity_from_reference(tmp_path / "bmode.dcm", RECORDING)
     _, sc_path, pm_path = _write_pair(tmp_path, identity, strain_map, pre_rf)
     for path in (pm_path, sc_path):
         dciodvfy(path)
@@ -94,16 +97,16 @@ def test_reference_identity_copied_and_nothing_else(
 def test_bad_reference_dicoms(tmp_path, reference_bmode):
     reference_bmode(tmp_path / "nopixels.dcm", with_pixels=False)
     with pytest.raises(ElastographyInputError, match="no pixel data"):
-        identity_from_reference(tmp_path / "nopixels.dcm")
+        identity_from_reference(tmp_path / "nopixels.dcm", RECORDING)
     (tmp_path / "junk.dcm").write_bytes(b"not a dicom file at all" * 10)
     with pytest.raises(ElastographyInputError, match="not a readable DICOM"):
-        identity_from_reference(tmp_path / "junk.dcm")
+        identity_from_reference(tmp_path / "junk.dcm", RECORDING)
     with pytest.raises(ElastographyInputError, match="not found"):
-        identity_from_reference(tmp_path / "missing.dcm")
+        identity_from_reference(tmp_path / "missing.dcm", RECORDING)
 
 
 def test_export_refuses_nan_and_existing_files(tmp_path, strain_map, pre_rf):
-    identity = anonymous_identity()
+    identity = anonymous_identity(RECORDING)
     bad = strain_map.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ElastographyInputError, match="finite"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -70,21 +71,26 @@ def orthanc(tmp_path):
         log.close()
 
 
-@pytest.fixture
-def results(tmp_path):
-    """A case folder with two pairs' Parametric Maps and overlays (anonymous)."""
+def _write_results(run: Path, model_name: str = "MUSSE-Net") -> Path:
+    """A case folder with two pairs' Parametric Maps and overlays (anonymous) of one recording."""
     rng = np.random.default_rng(0)
     strain = (-0.01 + 0.001 * rng.standard_normal((2, 96, 16))).astype(np.float32)
     displacement = np.zeros((2, 2, 96, 16), np.float32)
     from bundle.acquisition import Acquisition
 
-    folder = tmp_path / "run" / "case"
+    folder = run / "case"
     folder.mkdir(parents=True)
     write_case_outputs(
         folder, "case", rng.standard_normal((2, 96, 16)), [FramePair(0, 1), FramePair(1, 2)], displacement, strain,
-        Acquisition(40e6, 5e6, 1540.0, 0.3), CaseOutputs(png=False, dicom=True), anonymous_identity(),
+        Acquisition(40e6, 5e6, 1540.0, 0.3), CaseOutputs(png=False, dicom=True, model_name=model_name),
+        anonymous_identity(hashlib.sha256(b"a recording").hexdigest()),
     )  # fmt: skip
-    return tmp_path / "run"
+    return run
+
+
+@pytest.fixture
+def results(tmp_path):
+    return _write_results(tmp_path / "run")
 
 
 def test_send_and_confirm_through_rest(orthanc, results):
@@ -162,3 +168,16 @@ def test_hidden_staging_files_are_not_sent(results):
     (results / "case" / ".case.partial" / "x.dcm").write_bytes(b"")
     (results / "case" / "dicom" / ".strain_pm_9.dcm.abc.part.dcm").write_bytes(b"")
     assert len(find_dicom_files([results])) == 4
+
+
+def test_resending_is_not_a_new_study_and_another_estimator_is_a_new_series(orthanc, tmp_path):
+    """Two exports of one result (two runs) land in one study and two series; another estimator adds two series to
+    the same study and patient, nothing else."""
+    target = PacsTarget("127.0.0.1", orthanc["dicom_port"], "ORTHANC")
+    for run, model in (("run1", "MUSSE-Net"), ("run2", "MUSSE-Net"), ("run3", "ncc")):
+        report = send_dicom(find_dicom_files([_write_results(tmp_path / run, model)]), target)
+        assert len(report.sent) == 4 and not report.failed, report.report()
+        counts = {level: len(_rest(orthanc["http_port"], f"/{level}")) for level in ("patients", "studies", "series")}
+        assert counts == {"patients": 1, "studies": 1, "series": 4 if run == "run3" else 2}, (run, counts)
+    assert len(_rest(orthanc["http_port"], "/instances")) == 8
+
