@@ -8,7 +8,39 @@ from collections.abc import Callable
 
 from bundle.errors import ElastographyInputError, PacsError
 
-__all__ = ["run_main"]
+__all__ = ["concise_errors", "run_main", "toolkit_error"]
+
+
+def toolkit_error(err: BaseException) -> ElastographyInputError | PacsError | None:
+    """The toolkit's own error behind ``err`` (itself, or a cause or context of it), or None.
+
+    MONAI's config parser wraps errors of expressions and components in RuntimeError, sometimes twice.
+    """
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, (ElastographyInputError, PacsError)):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
+def concise_errors() -> None:
+    """Make ``python -m monai.bundle run`` report bad input as one line ``error: <file>: <problem>`` (exit
+    status 1) instead of a long traceback through MONAI's config parser; other errors keep their traceback.
+
+    The configs call this first in ``initialize``; the scripts use :func:`run_main` instead.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "_elastography", False):
+        return
+
+    def hook(kind, value, traceback):
+        cause = toolkit_error(value)
+        if cause is None:
+            previous(kind, value, traceback)
+        else:
+            print(f"error: {cause}", file=sys.stderr)
+
+    hook._elastography = True
+    sys.excepthook = hook
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
@@ -21,10 +53,7 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        # MONAI's config parser wraps errors of expressions in RuntimeError: report the toolkit's own cleanly
-        cause = err
-        while cause is not None and not isinstance(cause, (ElastographyInputError, PacsError)):
-            cause = cause.__cause__ or cause.__context__
+        cause = toolkit_error(err)
         if cause is None:
             raise
         print(f"error: {cause}", file=sys.stderr)

@@ -4,6 +4,7 @@ Example (the run folder of ``configs/inference.json --dicom True``; every ``*.dc
 
     python scripts/send_to_pacs.py runs/inference --host pacs.example.org --port 104 --ae-title PACS
 
+A progress bar on stderr; then one line of counts and one line per file that failed, with the reason.
 Exit status: 0 all stored; 1 some files refused (listed); 2 bad input; 3 PACS unreachable or refusing.
 The defaults of ``--host``/``--port``/``--ae-title`` come from ``configs/pacs.json``.
 """
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ae-title", default=defaults["pacs_ae_title"], help="the PACS's (called) AE title")
     parser.add_argument("--calling-ae-title", default=defaults["calling_ae_title"])
     parser.add_argument("--timeout", type=float, default=defaults["timeout_s"], help="seconds")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (stderr)")
     a = parser.parse_args(argv)
     files = find_dicom_files(a.paths)
     missing = [f for f in files if not f.is_file()]
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise ElastographyInputError("no *.dcm file found", a.paths[0])
     target = PacsTarget(a.host, a.port, a.ae_title, a.calling_ae_title, a.timeout)
-    report = send_dicom(files, target)
+    report = send_dicom(files, target, progress=not a.no_progress)
     print(report.report())
     return 1 if report.failed else 0
 

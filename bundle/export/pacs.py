@@ -1,8 +1,10 @@
-"""Send DICOM results to a PACS by C-STORE (pynetdicom): one association, every file, a per-file report.
+"""Send DICOM results to a PACS by C-STORE (pynetdicom): one association, every file, a report of the failures.
 
 A PACS that cannot be reached or refuses the association raises :class:`bundle.errors.PacsError` before anything
 is sent; a file the PACS refuses (non-success status) or that is not a readable DICOM is reported and the
-others are still sent. Nothing is deleted or changed locally.
+others are still sent. Nothing is deleted or changed locally. The C-STORE requests of one association carry
+increasing message IDs (1, 2, 3, ...); pynetdicom's per-message INFO log lines are silenced (a progress bar
+instead, ``progress=True``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from tqdm import tqdm
 
 from bundle.errors import PacsError
 
 __all__ = ["PacsTarget", "SendReport", "find_dicom_files", "send_dicom"]
 
-logger = logging.getLogger(__name__)
+# pynetdicom logs two INFO lines per C-STORE and three per association: noise around a progress bar; its warnings
+# and errors still show
+logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+_MAX_MESSAGE_ID = 0xFFFF  # Message ID is an unsigned 16-bit number
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,12 @@ def find_dicom_files(paths: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
-    """C-STORE ``files`` to ``target`` over one association; see the module docstring for failures."""
+def send_dicom(files: list[str | Path], target: PacsTarget, progress: bool = False) -> SendReport:
+    """C-STORE ``files`` to ``target`` over one association; see the module docstring for failures.
+
+    Args:
+        progress: show a progress bar (files sent) on stderr.
+    """
     report = SendReport(str(target))
     datasets = []
     for path in map(Path, files):
@@ -77,13 +87,11 @@ def send_dicom(files: list[str | Path], target: PacsTarget) -> SendReport:
         except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError) as err:
             report.failed.append({"file": str(path), "reason": f"not a readable DICOM file ({err})"})
     if datasets:
-        _send(datasets, target, report)
-    for failure in report.failed:
-        logger.error("%s: %s", failure["file"], failure["reason"])
+        _send(datasets, target, report, progress)
     return report
 
 
-def _send(datasets: list, target: PacsTarget, report: SendReport) -> None:
+def _send(datasets: list, target: PacsTarget, report: SendReport, progress: bool) -> None:
     from pynetdicom import AE
 
     ae = AE(ae_title=target.calling_ae_title)
@@ -98,13 +106,17 @@ def _send(datasets: list, target: PacsTarget, report: SendReport) -> None:
     if not assoc.is_established:
         why = "refused the association" if assoc.is_rejected else "is not reachable (no association)"
         raise PacsError(f"PACS {target} {why}; nothing was sent")
+    message_id = 0
+    bar = tqdm(datasets, desc=f"C-STORE to {target.ae_title}", unit="file", disable=not progress)
     try:
-        for path, ds in datasets:
+        for path, ds in bar:
+            bar.set_postfix(failed=len(report.failed), refresh=False)
             if not assoc.is_established:
                 report.failed.append({"file": str(path), "reason": "association lost before this file"})
                 continue
+            message_id = message_id % _MAX_MESSAGE_ID + 1  # 1, 2, ... 65535, 1, ...
             try:
-                status = assoc.send_c_store(ds)
+                status = assoc.send_c_store(ds, msg_id=message_id)
             except ValueError as err:  # pynetdicom: no accepted presentation context for this SOP class/syntax
                 reason = f"PACS did not accept SOP class {ds.SOPClassUID.name or ds.SOPClassUID} ({err})"
                 report.failed.append({"file": str(path), "reason": reason})
@@ -117,5 +129,6 @@ def _send(datasets: list, target: PacsTarget, report: SendReport) -> None:
             else:
                 report.failed.append({"file": str(path), "reason": f"PACS refused it (status 0x{code:04X})"})
     finally:
+        bar.close()
         if assoc.is_established:
             assoc.release()

@@ -42,7 +42,8 @@ def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, foreign objects refused by weights_only
-        raise ElastographyInputError(f"cannot read checkpoint ({type(err).__name__}: {err})", path) from None
+        detail = f"{type(err).__name__}: {err}".rstrip(": ")
+        raise ElastographyInputError(f"not a PyTorch checkpoint, or a damaged one ({detail})", path) from None
     if isinstance(state, dict) and key in state and isinstance(state[key], dict):
         state = state[key]
     if not isinstance(state, dict):
@@ -56,6 +57,14 @@ def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or mismatched:
+        stage_one = getattr(network, "stage_one", None)
+        stage_one_shapes = {} if stage_one is None else {k: tuple(v.shape) for k, v in stage_one.state_dict().items()}
+        if not prefix and stage_one_shapes and stage_one_shapes == {k: tuple(v.shape) for k, v in state.items()}:
+            raise ElastographyInputError(
+                "holds stage one (USSE-Net) weights only, not both MUSSE-Net stages: run stage one alone with "
+                "scripts/infer.py --stage-one (python -m monai.bundle: --network_def @stage_one_def --stages 1)",
+                path,
+            )
         detail = "; ".join(
             f"{label}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
             for label, names in (("missing", missing), ("unexpected", unexpected), ("shape differs", mismatched))

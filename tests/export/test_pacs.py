@@ -181,3 +181,44 @@ def test_resending_is_not_a_new_study_and_another_estimator_is_a_new_series(orth
         assert counts == {"patients": 1, "studies": 1, "series": 4 if run == "run3" else 2}, (run, counts)
     assert len(_rest(orthanc["http_port"], "/instances")) == 8
 
+
+@pytest.fixture
+def recording_scp():
+    """A pynetdicom SCP on loopback that stores every storage class and records each request's Message ID."""
+    from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+    message_ids: list[int] = []
+
+    def on_store(event):
+        message_ids.append(event.request.MessageID)
+        return 0x0000
+
+    ae = AE(ae_title="RECORDER")
+    ae.supported_contexts = AllStoragePresentationContexts
+    port = _free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield port, message_ids
+    finally:
+        server.shutdown()
+
+
+def test_message_ids_increase(recording_scp, results):
+    port, message_ids = recording_scp
+    report = send_dicom(find_dicom_files([results]), PacsTarget("127.0.0.1", port, "RECORDER"))
+    assert len(report.sent) == 4 and message_ids == [1, 2, 3, 4]
+
+
+def test_script_shows_a_progress_bar_and_only_failures(recording_scp, results):
+    port, message_ids = recording_scp
+    (results / "case" / "dicom" / "broken.dcm").write_bytes(b"\0" * 50)
+    script = [sys.executable, str(ROOT / "scripts" / "send_to_pacs.py"), str(results), "--host", "127.0.0.1"]
+    run = subprocess.run([*script, "--port", str(port), "--ae-title", "RECORDER"], capture_output=True, text=True)
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    assert "pynetdicom" not in output and "INFO" not in output  # no association or per-message log lines
+    assert "4/4" in run.stderr  # the progress bar, at its end
+    assert run.stdout.splitlines()[0].endswith("4 sent, 1 failed")
+    broken = [line for line in output.splitlines() if "broken.dcm" in line]  # one line for the one failure
+    assert len(broken) == 1 and broken[0].startswith("  FAILED ") and broken[0] in run.stdout, broken
+    assert message_ids == [1, 2, 3, 4]

@@ -52,7 +52,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(ElastographyInputError, match=r"other\.pt: checkpoint is for another architecture"):
         load_weights(USSENet(channels=(4, 8, 8, 16), attention_dim=8), tmp_path / "other.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ElastographyInputError, match="cannot read checkpoint"):
+    with pytest.raises(ElastographyInputError, match="not a PyTorch checkpoint"):
         load_weights(USSENet(**SMALL), tmp_path / "junk.pt")
     with pytest.raises(ElastographyInputError, match="not found"):
         load_weights(USSENet(**SMALL), tmp_path / "missing.pt")

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
+from bundle_runner import TINY_NET, TINY_REFINER, run_bundle, train_args
 
-from bundle.simulation import PhantomConfig
-from bundle.simulation.dataset import DatasetSpec, write_dataset
 from bundle.training import latest_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY_NET = ["--stage_one_def#channels", "[4,8,8,8]", "--stage_one_def#attention_dim", "8"]
-TINY_REFINER = ["--refiner_def#channels", "[4,8,8]", "--refiner_def#attention_dim", "8"]
 
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("train") / "data"
-    spec = DatasetSpec(num_sequences=3, num_post_frames=2, lesion_probability=1.0, split=(0.34, 0.33, 0.33), seed=4)
-    write_dataset(folder, spec, PhantomConfig(shape=(512, 48)), workers=1, progress=False)
-    return folder
-
-
-def _bundle(*args):
-    cmd = [sys.executable, "-m", "monai.bundle", "run", *map(str, args)]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-
-
-def _train(data, out, epochs, *extra):
-    return _bundle(
-        "--config_file", "configs/train.json", "--dataset_dir", data, "--output_dir", out, "--epochs", epochs,
-        "--val_interval", 1, "--crop_lines", 8, "--num_val_cases", 1, *TINY_NET, *extra,
-    )  # fmt: skip
-
-
-def test_train_resume_and_infer(data, tmp_path):
+def test_train_resume_and_infer(train_data, tmp_path):
+    data = train_data
     out = tmp_path / "train"
-    r = _train(data, out, 1)
+    r = run_bundle(*train_args(data, out, 1))
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     checkpoints = sorted((out / "checkpoints").glob("*checkpoint_epoch=*.pt"))
     assert [p.name.split("=")[-1] for p in checkpoints] == ["1.pt"]
@@ -52,15 +25,17 @@ def test_train_resume_and_infer(data, tmp_path):
     assert "train_composition" in r.stdout + r.stderr  # the consistency loss is on by default
 
     # a second run with more epochs resumes from epoch 1 instead of starting again
-    r = _train(data, out, 2)
+    r = run_bundle(*train_args(data, out, 2))
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     log = r.stdout + r.stderr
     assert "Epoch[2]" in log and "Epoch[1]" not in log.split("Restored all variables")[-1]
     assert Path(latest_checkpoint(out / "checkpoints")).name.endswith("epoch=2.pt")
+    # n_saved=1 holds across processes: the first process's epoch-1 file is gone
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint_epoch=*.pt")) == ["checkpoint_epoch=2.pt"]
 
     # stage two on top of the frozen stage one, then inference with both stages
     refine = tmp_path / "refine"
-    r = _bundle(
+    r = run_bundle(
         "--config_file", "['configs/train.json','configs/train_refine.json']", "--dataset_dir", data,
         "--output_dir", refine, "--epochs", 1, "--val_interval", 1, "--crop_lines", 8, "--num_val_cases", 1,
         "--stage_one_checkpoint", out / "checkpoints" / "model.pt", "--stage_one_prefix", "", *TINY_NET, *TINY_REFINER,
@@ -80,7 +55,7 @@ def test_train_resume_and_infer(data, tmp_path):
     assert any(k.startswith("refiner.") for k in both)
 
     infer = tmp_path / "infer"
-    r = _bundle(
+    r = run_bundle(
         "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", infer,
         "--checkpoint", refine / "checkpoints" / "model.pt", *TINY_NET, *TINY_REFINER, "--instance_steps", 3,
     )  # fmt: skip
@@ -94,13 +69,14 @@ def test_train_resume_and_infer(data, tmp_path):
     assert [(p["pre"], p["post"]) for p in summary["succeeded"][0]["pairs"]] == [(0, 1), (0, 2)]
 
 
-def test_inference_refuses_a_checkpoint_of_another_architecture(data, tmp_path):
+def test_inference_refuses_a_checkpoint_of_another_architecture(train_data, tmp_path):
+    data = train_data
     import torch
 
     from bundle.networks import USSENet
 
     torch.save(USSENet(channels=(4, 8, 8, 16), attention_dim=8).state_dict(), tmp_path / "other.pt")
-    r = _bundle(
+    r = run_bundle(
         "--config_file", "configs/inference.json", "--dataset_dir", data, "--output_dir", tmp_path / "infer",
         "--checkpoint", tmp_path / "other.pt", *TINY_NET,
     )  # fmt: skip
