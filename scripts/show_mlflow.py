@@ -3,7 +3,7 @@
 
     python scripts/show_mlflow.py --tracking-uri sqlite:///runs/demo/train/mlruns.db --experiment elastography
 
-Browse the same store with ``mlflow ui --backend-store-uri sqlite:///runs/demo/train/mlruns.db``.
+Browse the same store with ``mlflow ui --backend-store-uri sqlite:///runs/demo/train/mlruns.db --workers 1``.
 """
 
 from __future__ import annotations
@@ -45,10 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  param  {key} = {value}")
     for key, value in sorted(run.data.metrics.items()):
         print(f"  metric {key} = {value:.4g}")
+    for key in ("package_version", "mlflow.source.git.commit"):
+        if key in run.data.tags:
+            print(f"  tag    {key} = {run.data.tags[key]}")
+    for dataset in run.inputs.dataset_inputs:
+        print(f"  input  {dataset.dataset.name} ({dataset.dataset.source_type}, digest {dataset.dataset.digest})")
     for path in _artifacts(client, run.info.run_id):
         print(f"  artifact {path}")
-    store = a.tracking_uri
-    print(f"browse: mlflow ui --backend-store-uri {store}")
+    mlflow.set_tracking_uri(a.tracking_uri)
+    for model in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list"):
+        if model.source_run_id == run.info.run_id:
+            print(f"  model  {model.name}: models:/{model.model_id} (register with mlflow.register_model)")
+    print(f"browse: mlflow ui --backend-store-uri {a.tracking_uri} --workers 1  (view 'Model training')")
     return 0
 
 
