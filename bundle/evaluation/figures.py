@@ -1,4 +1,5 @@
-"""Strain-map panels: B-mode | ground-truth strain | each estimate, on one colour scale, axes in mm."""
+"""Strain-map panels: B-mode | ground-truth strain | each estimate (or every pair of a case), on one colour
+scale, axes in mm."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.signal import hilbert  # noqa: E402
 
+from bundle.display import STRAIN_CMAP, add_strain_colour_bar, displayed_strain, strain_display_range  # noqa: E402
 from bundle.io.atomic import atomic_path  # noqa: E402
 
-__all__ = ["bmode_db", "save_strain_panel"]
+__all__ = ["bmode_db", "save_strain_panel", "strain_panel_figure"]
 
 
 def bmode_db(rf: np.ndarray, dynamic_range_db: float = 50.0) -> np.ndarray:
@@ -21,6 +23,39 @@ def bmode_db(rf: np.ndarray, dynamic_range_db: float = 50.0) -> np.ndarray:
     envelope = np.abs(hilbert(rf.astype(np.float64), axis=0))
     db = 20.0 * np.log10(envelope / envelope.max() + 1e-12)
     return np.clip(db, -dynamic_range_db, 0.0)
+
+
+def strain_panel_figure(
+    pre_rf: np.ndarray,
+    strains: dict[str, np.ndarray],
+    spacing_mm: tuple[float, float],
+    title: str = "",
+    outlines: list[tuple[tuple[float, float], float]] | None = None,
+    display_range: tuple[float, float] | None = None,
+):
+    """The figure of :func:`save_strain_panel` (axes: B-mode, one per map, then the colour bar); the caller
+    closes it."""
+    h, w = pre_rf.shape
+    extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
+    low, high = strain_display_range(list(strains.values())) if display_range is None else display_range
+    n = 1 + len(strains)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 0.8, 3.6), constrained_layout=True)
+    axes[0].imshow(bmode_db(pre_rf), cmap="gray", extent=extent, aspect="equal")
+    axes[0].set_title("B-mode (50 dB)")
+    axes[0].set_ylabel("depth (mm)")
+    image = None
+    for ax, (name, strain) in zip(axes[1:], strains.items(), strict=True):
+        shown = displayed_strain(strain)
+        image = ax.imshow(shown, cmap=STRAIN_CMAP, vmin=low, vmax=high, extent=extent, aspect="equal")
+        ax.set_title(name)
+        for (cz, cx), radius in outlines or []:
+            ax.add_patch(plt.Circle((cx, cz), radius, fill=False, color="w", lw=0.8, ls="--"))
+    for ax in axes:
+        ax.set_xlabel("lateral (mm)")
+    add_strain_colour_bar(fig, image, list(axes[1:]), shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
 
 
 def save_strain_panel(
@@ -31,37 +66,21 @@ def save_strain_panel(
     title: str = "",
     outlines: list[tuple[tuple[float, float], float]] | None = None,
     overwrite: bool = True,
+    display_range: tuple[float, float] | None = None,
 ) -> Path:
-    """Write a PNG: B-mode of ``pre_rf`` then one |strain| map per entry of ``strains`` (in %).
+    """Write a PNG: B-mode of ``pre_rf`` then one strain map per entry of ``strains``, all on one scale, in the
+    clinical colours of :mod:`bundle.display` (soft = high strain red, hard blue; bar ends SOFT and HARD).
 
     Args:
         path: PNG to write (atomically).
         pre_rf: ``(H, W)`` pre-compression RF.
-        strains: name -> ``(H, W)`` axial strain (fraction); the first is used to fix the colour scale.
+        strains: name -> ``(H, W)`` axial strain (fraction).
         spacing_mm: (axial, lateral) spacing.
         title: figure title.
         outlines: circles ((depth, lateral), radius) in mm drawn on the strain maps (e.g. the regions).
+        display_range: (low, high) in %; default :func:`bundle.display.strain_display_range` of all the maps.
     """
-    h, w = pre_rf.shape
-    extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
-    first = np.abs(next(iter(strains.values()))) * 100.0
-    vmax = float(np.percentile(first, 99)) or 1.0
-    n = 1 + len(strains)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 0.8, 3.6), constrained_layout=True)
-    axes[0].imshow(bmode_db(pre_rf), cmap="gray", extent=extent, aspect="equal")
-    axes[0].set_title("B-mode (50 dB)")
-    axes[0].set_ylabel("depth (mm)")
-    image = None
-    for ax, (name, strain) in zip(axes[1:], strains.items(), strict=True):
-        image = ax.imshow(np.abs(strain) * 100.0, cmap="viridis", vmin=0.0, vmax=vmax, extent=extent, aspect="equal")
-        ax.set_title(name)
-        for (cz, cx), radius in outlines or []:
-            ax.add_patch(plt.Circle((cx, cz), radius, fill=False, color="w", lw=0.8, ls="--"))
-    for ax in axes:
-        ax.set_xlabel("lateral (mm)")
-    fig.colorbar(image, ax=axes[1:], shrink=0.8, label="|axial strain| (%)")
-    if title:
-        fig.suptitle(title, fontsize=9)
+    fig = strain_panel_figure(pre_rf, strains, spacing_mm, title, outlines, display_range)
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

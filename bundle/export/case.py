@@ -24,7 +24,7 @@ from bundle.export.dicom import (
     write_overlay_secondary_capture,
     write_strain_parametric_map,
 )
-from bundle.export.overlay import render_strain_overlay
+from bundle.export.overlay import render_strain_overlay, strain_display_range
 from bundle.export.uids import derived_uid
 from bundle.io.nifti import write_nifti
 from bundle.pairs import FramePair
@@ -71,9 +71,11 @@ def write_case_outputs(
     write_nifti(folder / "displacement_mm.nii.gz", np.transpose(displacement_mm, (2, 3, 0, 1)), spacing)
     write_nifti(folder / "strain.nii.gz", np.moveaxis(strain, 0, -1), spacing)
     written += ["displacement_mm.nii.gz", "strain.nii.gz"]
+    # one colour scale for every picture of the case: per-picture ranges give one strain different colours
+    scale = strain_display_range(strain)
     if outputs.png:
         panels = {f"frames {p.pre}->{p.post}": strain[k] for k, p in enumerate(pairs)}
-        save_strain_panel(folder / "strain.png", pre_frames[0], panels, spacing, title=name)
+        save_strain_panel(folder / "strain.png", pre_frames[0], panels, spacing, title=name, display_range=scale)
         written.append("strain.png")
     if outputs.dicom:
         if identity is None:
@@ -87,7 +89,7 @@ def write_case_outputs(
             # file names often carry an MRN or a name: an anonymous export must not burn them into pixels
             label = f"pair {k + 1}, frames {pair.pre}->{pair.post}"
             label = label if identity.anonymous else f"{name} {label}"
-            rgb = render_strain_overlay(pre_frames[k], strain[k], spacing, title=label)
+            rgb = render_strain_overlay(pre_frames[k], strain[k], spacing, title=label, display_range=scale)
             sc_uid = derived_uid("instance", sc_series, k, pair.pre, pair.post)
             write_overlay_secondary_capture(
                 folder / "dicom" / f"overlay_sc_{k}.dcm", rgb, identity, sc_series, sc_uid, instance_number=k + 1

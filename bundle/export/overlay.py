@@ -1,7 +1,8 @@
-"""The colour overlay a PACS viewer shows: B-mode in grey, strain in colour on top, a colour bar in %.
+"""The colour overlay a PACS viewer shows: B-mode in grey, strain in colour on top, a SOFT/HARD colour bar in %.
 
 Rendered with matplotlib (Agg) to an RGB ``uint8`` array at the physical aspect ratio, for the DICOM Secondary
-Capture (:mod:`bundle.export.dicom`) and for anyone who wants a picture.
+Capture (:mod:`bundle.export.dicom`) and for anyone who wants a picture. Colours follow the clinical convention of
+:mod:`bundle.display`: soft (high strain) red, hard (low strain) blue.
 """
 
 from __future__ import annotations
@@ -12,18 +13,39 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bundle.display import STRAIN_CMAP, add_strain_colour_bar, displayed_strain, strain_display_range  # noqa: E402
 from bundle.evaluation.figures import bmode_db  # noqa: E402
 
-__all__ = ["render_strain_overlay", "strain_display_range"]
+__all__ = ["overlay_figure", "render_strain_overlay", "strain_display_range"]
 
 
-def strain_display_range(strain: np.ndarray) -> tuple[float, float]:
-    """(low, high) strain in % for the colour scale: 1st-99th percentile of the finite values."""
-    values = strain[np.isfinite(strain)] * 100.0
-    if values.size == 0:
-        return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(values, [1, 99]))
-    return (low, high) if high > low else (low - 0.5, low + 0.5)
+def overlay_figure(
+    pre_rf: np.ndarray,
+    strain: np.ndarray,
+    spacing_mm: tuple[float, float],
+    title: str = "",
+    alpha: float = 0.6,
+    height_px: int = 640,
+    display_range: tuple[float, float] | None = None,
+):
+    """The matplotlib figure of :func:`render_strain_overlay` (its first axes holds the map, in mm; its last the
+    colour bar); the caller closes it (``plt.close(fig)``)."""
+    h, w = pre_rf.shape
+    extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
+    depth_mm, width_mm = h * spacing_mm[0], w * spacing_mm[1]
+    fig_h = height_px / 100.0
+    fig_w = min(3.0 * fig_h, max(3.0, fig_h * width_mm / depth_mm * 0.85 + 1.6))
+    fig, ax = plt.subplots(figsize=(fig_w, fig_h), dpi=100, constrained_layout=True)
+    ax.imshow(bmode_db(pre_rf), cmap="gray", extent=extent, aspect="equal")
+    low, high = strain_display_range(strain) if display_range is None else display_range
+    shown = displayed_strain(strain)
+    image = ax.imshow(shown, cmap=STRAIN_CMAP, vmin=low, vmax=high, alpha=alpha, extent=extent, aspect="equal")
+    ax.set_xlabel("lateral (mm)")
+    ax.set_ylabel("depth (mm)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    add_strain_colour_bar(fig, image, ax, shrink=0.9)
+    return fig
 
 
 def render_strain_overlay(
@@ -33,27 +55,19 @@ def render_strain_overlay(
     title: str = "",
     alpha: float = 0.6,
     height_px: int = 640,
+    display_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """B-mode of ``pre_rf`` ``(H, W)`` with axial ``strain`` ``(H, W)`` (fraction) blended in colour.
 
+    Args:
+        display_range: (low, high) of the colour scale in % (:func:`bundle.display.strain_display_range` of all
+            the case's pairs, so that every pair has one scale); default this map's own range.
+
     Returns:
         ``(rows, columns, 3)`` uint8 RGB, about ``height_px`` rows, with axes in mm and a colour bar
-        "axial strain (%)" (negative = compression; stiff tissue strains less).
+        "|axial strain| (%)" from HARD (low strain, blue) to SOFT (high strain, red).
     """
-    h, w = pre_rf.shape
-    extent = (0.0, w * spacing_mm[1], h * spacing_mm[0], 0.0)
-    depth_mm, width_mm = h * spacing_mm[0], w * spacing_mm[1]
-    fig_h = height_px / 100.0
-    fig_w = min(3.0 * fig_h, max(3.0, fig_h * width_mm / depth_mm * 0.85 + 1.6))
-    fig, ax = plt.subplots(figsize=(fig_w, fig_h), dpi=100, constrained_layout=True)
-    ax.imshow(bmode_db(pre_rf), cmap="gray", extent=extent, aspect="equal")
-    low, high = strain_display_range(strain)
-    image = ax.imshow(strain * 100.0, cmap="jet", vmin=low, vmax=high, alpha=alpha, extent=extent, aspect="equal")
-    ax.set_xlabel("lateral (mm)")
-    ax.set_ylabel("depth (mm)")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.9, label="axial strain (%)")
+    fig = overlay_figure(pre_rf, strain, spacing_mm, title, alpha, height_px, display_range)
     fig.canvas.draw()
     rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
