@@ -14,7 +14,6 @@ sidecar, no usable frame pair, an estimator error) is logged and skipped; the ba
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -31,6 +30,7 @@ from bundle.export.case import CaseOutputs, write_case_outputs
 from bundle.export.dicom import anonymous_identity, identity_from_reference
 from bundle.export.uids import file_digest, recording_digest
 from bundle.io.atomic import atomic_directory, atomic_write_text
+from bundle.io.jsonfile import strict_json_dumps
 from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
 from bundle.pairs import FramePair
@@ -205,7 +205,7 @@ def infer_folder(
             logger.error("%s: %s", file, reason, exc_info=not bad_input)
             summary.failed.append({"case": name, "rf": str(path), "file": file, "reason": reason})
         bar.set_postfix(done=len(summary.succeeded), failed=len(summary.failed))
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=1), overwrite=True)
+    atomic_write_text(run_dir / "summary.json", strict_json_dumps(summary.to_dict(), indent=1), overwrite=True)
     return summary
 
 

@@ -146,3 +146,20 @@ def test_rerun_goes_to_a_new_folder_unless_overwrite(tmp_path, sequence):
     assert (tmp_path / "out" / "case" / "strain.nii.gz").stat().st_mtime_ns == stamp
     third = infer_folder(folder, tmp_path / "out", est, progress=False, png=False, overwrite=True)
     assert third.output_dir == tmp_path / "out" and not third.failed
+
+
+def _strict(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_summary_is_strict_json(tmp_path, sequence):
+    """A two-frame file is its own pair, not coarse-estimated (mean strain NaN): summary.json says null."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    np.save(folder / "case.npy", np.stack([sequence.rf[0], sequence.rf[1]], axis=-1))
+    (folder / "case.json").write_text(json.dumps({"acquisition": ACQ}))
+    summary = infer_folder(folder, tmp_path / "out", NCCEstimator(), progress=False, png=False)
+    assert np.isnan(summary.succeeded[0]["pairs"][0]["mean_strain"])
+    text = (tmp_path / "out" / "summary.json").read_text()
+    pair = json.loads(text, parse_constant=_strict)["succeeded"][0]["pairs"][0]
+    assert pair == {"pre": 0, "post": 1, "mean_strain": None, "correlation": None}

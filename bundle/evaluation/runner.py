@@ -12,7 +12,6 @@ Outputs in ``output_dir`` (built in a staging folder, moved into place when comp
 from __future__ import annotations
 
 import csv
-import json
 import math
 import platform
 import time
@@ -28,6 +27,7 @@ from bundle.estimator import DisplacementEstimator, create_estimator
 from bundle.evaluation.cases import Case, load_case, load_datalist
 from bundle.evaluation.figures import save_strain_panel
 from bundle.io.atomic import atomic_directory
+from bundle.io.jsonfile import strict_json_dumps
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
 from bundle.metrics.auto_window import most_homogeneous_window
 from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
@@ -226,7 +226,7 @@ def evaluate_datalist(
             "metric_definitions": {**METRIC_DESCRIPTIONS, **SEQUENCE_METRIC_DESCRIPTIONS},
         }
         payload = {**meta, "summary": result.summary, "regions": result.regions, "rows": result.rows}
-        (staging / "results.json").write_text(json.dumps(payload, indent=1, default=str))
+        (staging / "results.json").write_text(strict_json_dumps(payload, indent=1, default=str))
         _write_csv(staging / "per_frame.csv", result.rows)
         _write_csv(staging / "summary.csv", [{"estimator": n, **s} for n, s in result.summary.items()])
         (staging / "table.txt").write_text(result.table() + "\n")

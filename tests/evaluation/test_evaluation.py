@@ -26,6 +26,28 @@ class Oracle(DisplacementEstimator):
         return self.truth
 
 
+class Still(DisplacementEstimator):
+    """No motion: every strain map is zero, so SNRe, CNR and the strain ratio are 0 / 0 = NaN."""
+
+    name = "still"
+    strain_kernel_mm = 0.5
+
+    def _estimate(self, pre, posts, acquisition):
+        return np.zeros((posts.shape[0], 2, *pre.shape), dtype=np.float32)
+
+
+def _strict(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_nan_metrics_are_null_in_results_json(tiny_datalist, tmp_path):
+    result = evaluate_datalist(tiny_datalist, {"still": Still()}, output_dir=tmp_path / "e", progress=False)
+    assert np.isnan(result.summary["still"]["snr_e"])
+    payload = json.loads((tmp_path / "e" / "results.json").read_text(), parse_constant=_strict)
+    assert payload["summary"]["still"]["snr_e"] is None and payload["rows"][0]["cnr"] is None
+    assert payload["summary"]["still"]["strain_nrmse"] == pytest.approx(result.summary["still"]["strain_nrmse"])
+
+
 def test_oracle_scores_near_perfectly(tiny_datalist):
     entries, base = load_datalist(tiny_datalist, "test")
     case = load_case(entries[0], base)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 import numpy as np
 import pytest
@@ -118,3 +119,17 @@ def test_sidecar_without_line_pitch_has_no_spacing(tmp_path, acquisition):
     message = r"case_rf\.json: acquisition is missing required field\(s\): line_pitch_mm"
     with pytest.raises(ElastographyInputError, match=message):
         read_rf(path)
+
+
+def test_strict_json_writes_null_for_nan():
+    from bundle.io.jsonfile import strict_json_dumps
+
+    def strict(constant):
+        raise ValueError(constant)
+
+    value = {"a": float("nan"), "b": [np.float32("inf"), np.float64(1.5), np.int64(2)], "c": np.array([np.nan, 3.0]),
+             "d": (-float("inf"), True), "e": np.bool_(False), "f": None}  # fmt: skip
+    assert json.loads(strict_json_dumps(value), parse_constant=strict) == {
+        "a": None, "b": [None, 1.5, 2], "c": [None, 3.0], "d": [None, True], "e": False, "f": None
+    }  # fmt: skip
+    assert json.loads(strict_json_dumps({"p": PurePosixPath("x/y")}, default=str)) == {"p": "x/y"}
