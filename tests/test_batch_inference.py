@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import nibabel as nib
@@ -163,3 +165,22 @@ def test_summary_is_strict_json(tmp_path, sequence):
     text = (tmp_path / "out" / "summary.json").read_text()
     pair = json.loads(text, parse_constant=_strict)["succeeded"][0]["pairs"][0]
     assert pair == {"pre": 0, "post": 1, "mean_strain": None, "correlation": None}
+
+
+def test_outputs_get_the_process_umask(tmp_path, sequence):
+    """Published folders 0o777 & ~umask, files 0o666 & ~umask (staging folders are made 0o700)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    np.save(folder / "case.npy", np.stack([sequence.rf[0], sequence.rf[1]], axis=-1))
+    (folder / "case.json").write_text(json.dumps({"acquisition": ACQ}))
+    previous = os.umask(0o022)
+    try:
+        infer_folder(folder, tmp_path / "out", NCCEstimator(), progress=False, dicom=True)
+    finally:
+        os.umask(previous)
+    paths = [tmp_path / "out", *(tmp_path / "out").rglob("*")]
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in paths}
+    assert {"out/case", "out/case/dicom", "out/case/strain.png", "out/summary.json"} <= set(modes)
+    for name, mode in modes.items():
+        expected = 0o755 if (tmp_path / name).is_dir() else 0o644
+        assert mode == expected, f"{name}: {oct(mode)}"

@@ -81,6 +81,9 @@ def atomic_directory(destination: str | Path, overwrite: bool = False) -> Iterat
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
     try:
         yield staging
+        # mkdtemp makes 0700 folders: what is published gets the umask's permissions, like any folder the process
+        # makes, else every other user of the machine gets "Permission denied"
+        os.chmod(staging, 0o777 & ~_umask())
         if destination.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
             os.replace(destination, old / "previous")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -119,6 +121,19 @@ def test_sidecar_without_line_pitch_has_no_spacing(tmp_path, acquisition):
     message = r"case_rf\.json: acquisition is missing required field\(s\): line_pitch_mm"
     with pytest.raises(ElastographyInputError, match=message):
         read_rf(path)
+
+
+def test_atomic_directory_publishes_with_the_umask(tmp_path):
+    from bundle.io.atomic import atomic_directory
+
+    previous = os.umask(0o027)
+    try:
+        for overwrite in (False, True):  # a new folder, and one that replaces an earlier folder
+            with atomic_directory(tmp_path / "out", overwrite=overwrite) as staging:
+                (staging / "a.txt").write_text("x")
+            assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750
+    finally:
+        os.umask(previous)
 
 
 def test_strict_json_writes_null_for_nan():
