@@ -77,13 +77,13 @@ def _check(shear_modulus, spacing_mm, poisson_ratio, axial_strain, element_mm):
     if not np.all(np.isfinite(mu)) or not np.all(mu > 0):
         raise ElastographyInputError("shear modulus must be finite and positive everywhere")
     if len(spacing_mm) != 2 or not all(np.isfinite(s) and s > 0 for s in spacing_mm):
-        raise ElastographyInputError(f"spacing must be two positive lengths (mm), got {spacing_mm}")
+        raise ValueError(f"spacing must be two positive lengths (mm), got {spacing_mm}")
     if not 0.0 <= poisson_ratio < 0.5:
-        raise ElastographyInputError(f"Poisson ratio must be in [0, 0.5), got {poisson_ratio}")
+        raise ValueError(f"Poisson ratio must be in [0, 0.5), got {poisson_ratio}")
     if not (np.isfinite(axial_strain) and -0.5 < axial_strain < 0.5):
-        raise ElastographyInputError(f"applied axial strain {axial_strain} is not a small fraction")
+        raise ValueError(f"applied axial strain {axial_strain} is not a small fraction")
     if not (np.isfinite(element_mm) and element_mm > 0):
-        raise ElastographyInputError(f"element size must be positive (mm), got {element_mm}")
+        raise ValueError(f"element size must be positive (mm), got {element_mm}")
     return mu
 
 
@@ -213,9 +213,9 @@ def random_modulus_map(
     h, w = shape
     dz, dx = spacing_mm
     if h < 2 or w < 2 or dz <= 0 or dx <= 0 or background <= 0:
-        raise ElastographyInputError(f"bad map shape {shape}, spacing {spacing_mm} or background {background}")
+        raise ValueError(f"bad map shape {shape}, spacing {spacing_mm} or background {background}")
     if not 0 < stiffness_ratio[0] <= stiffness_ratio[1] or not 0 < layer_ratio[0] <= layer_ratio[1]:
-        raise ElastographyInputError("stiffness and layer ratios must be positive ranges (low <= high)")
+        raise ValueError("stiffness and layer ratios must be positive ranges (low <= high)")
     zz, xx = np.meshgrid(np.arange(h) * dz, np.arange(w) * dx, indexing="ij")
     lz, lx = (h - 1) * dz, (w - 1) * dx
     mu = np.full(shape, float(background))
