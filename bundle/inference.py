@@ -5,7 +5,8 @@ or a ``datalist.json`` (all its splits). Each case's frame pairs come from its s
 :func:`bundle.pairs.frame_pairs`). Output, in the run folder::
 
     <case>/...        see :mod:`bundle.export.case` (NIfTI, PNG, optional DICOM); staged, moved in when complete
-    summary.json      estimator, every case's pairs and seconds per pair, every failure and its reason
+    summary.json      estimator, every case's pairs and seconds per pair (``pairing_note`` when the pair is a
+                      fallback of :func:`bundle.pairs.select_frame_pairs`), every failure and its reason
 
 A run never replaces earlier results silently: when ``output_dir`` holds files already, the run goes to a new
 folder ``<output_dir>-2`` (``-3``, ...) unless ``overwrite`` is set. A case that fails (bad file, missing
@@ -33,7 +34,7 @@ from bundle.io.atomic import atomic_directory, atomic_write_text
 from bundle.io.jsonfile import strict_json_dumps
 from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
-from bundle.pairs import FramePair
+from bundle.pairs import FramePair, fallback_note
 from bundle.pairs import frame_pairs as choose_frame_pairs  # infer_folder has a frame_pairs argument
 
 __all__ = [
@@ -63,9 +64,10 @@ class BatchSummary:
                 "failed": self.failed}  # fmt: skip
 
     def report(self) -> str:
-        """Human-readable lines: counts, then one line per failure."""
+        """Human-readable lines: counts, one line per case on a fallback pair, one line per failure."""
         lines = [f"inference ({self.estimator}): {len(self.succeeded)} case(s) done, {len(self.failed)} failed "
                  f"-> {self.output_dir}"]  # fmt: skip
+        lines += [f"  NOTE {c['case']}: {c['pairing_note']}" for c in self.succeeded if c.get("pairing_note")]
         lines += [f"  FAILED {f['case']} ({f['file']}): {f['reason']}" for f in self.failed]
         return "\n".join(lines)
 
@@ -159,6 +161,7 @@ def infer_case(
         "case": name,
         "rf": str(path),
         "pairs": [p.to_dict() for p in labelled],
+        "pairing_note": fallback_note(labelled),  # None unless no pair reached the target strain range
         "seconds_per_pair": seconds,
         "files": [f"{name}/{f}" for f in files],
         "dicom_identity": None if identity is None else ("anonymous" if identity.anonymous else "reference"),

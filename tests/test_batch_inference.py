@@ -125,6 +125,31 @@ def test_scaled_copy_gives_the_same_result(tmp_path, sequence, name):
     np.testing.assert_allclose(out[1e-23], out[1e4], atol=2e-5)
 
 
+def test_gentle_push_is_done_on_a_fallback_pair_and_says_so(tmp_path):
+    """A 6-frame push peaking at 0.17 % (below the 0.2 % of the target range) was a failed case, "no usable frame
+    pair"; now its strongest pair is estimated and summary.json and the printed summary say it is a fallback. A
+    probe that never moved still fails, with the floor in the reason."""
+    from bundle.acquisition import Acquisition
+    from bundle.simulation import PhantomConfig
+
+    acq = Acquisition(40e6, 5e6, 1540.0, 0.3)
+    levels = (0.00035, 0.0007, 0.00105, 0.0014, 0.0017)
+    rf = simulate_sequence(PhantomConfig(shape=(512, 48), acquisition=acq), None, levels, seed=5).rf
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, frames in (("gentle", rf), ("still", np.stack([rf[0]] * 4))):
+        np.save(folder / f"{name}.npy", np.moveaxis(frames, 0, -1))
+        (folder / f"{name}.json").write_text(json.dumps({"acquisition": ACQ}))
+    summary = infer_folder(folder, tmp_path / "out", NCCEstimator(), progress=False, png=False)
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (case,) = saved["succeeded"]
+    assert case["case"] == "gentle" and [(p["pre"], p["post"], p["fallback"]) for p in case["pairs"]] == [(0, 5, True)]
+    assert case["pairing_note"].startswith("fallback pair: no pair reached the target range 0.2 % <= |strain|")
+    assert "NOTE gentle: fallback pair" in summary.report()
+    (failed,) = saved["failed"]
+    assert failed["case"] == "still" and "fallback's [0.1 %, 0.2 %)" in failed["reason"]
+
+
 def test_two_files_with_one_case_name(tmp_path, sequence):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -164,7 +189,7 @@ def test_summary_is_strict_json(tmp_path, sequence):
     assert np.isnan(summary.succeeded[0]["pairs"][0]["mean_strain"])
     text = (tmp_path / "out" / "summary.json").read_text()
     pair = json.loads(text, parse_constant=_strict)["succeeded"][0]["pairs"][0]
-    assert pair == {"pre": 0, "post": 1, "mean_strain": None, "correlation": None}
+    assert pair == {"pre": 0, "post": 1, "mean_strain": None, "correlation": None, "fallback": False}
 
 
 def test_outputs_get_the_process_umask(tmp_path, sequence):

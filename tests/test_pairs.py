@@ -8,7 +8,7 @@ import pytest
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
-from bundle.pairs import coarse_estimate, frame_pairs, select_frame_pairs
+from bundle.pairs import coarse_estimate, fallback_note, frame_pairs, select_frame_pairs
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 ACQ = Acquisition(40e6, 5e6, 1540.0, 0.3)
@@ -59,3 +59,40 @@ def test_modes_and_errors(push):
         frame_pairs(still, "auto")
     with pytest.raises(ElastographyInputError, match="single frame"):
         frame_pairs(RFFrames(rf[:1], ACQ), "auto")
+
+
+@pytest.fixture(scope="module")
+def gentle():
+    """A gentle in vivo-like push: frames at 0, 0.035, ..., 0.17 % uniform compression (512 x 48); the
+    strongest pair (0, 5) has 0.17 %, below the 0.2 % of the target range, at correlation about 0.99."""
+    levels = (0.00035, 0.0007, 0.00105, 0.0014, 0.0017)
+    return simulate_sequence(PhantomConfig(shape=(512, 48), acquisition=ACQ), None, levels, seed=5).rf
+
+
+def test_gentle_push_falls_back_to_its_strongest_pair(gentle):
+    """Before the fallback this recording got "no usable frame pair"; now its strongest pair, flagged."""
+    chosen = frame_pairs(RFFrames(gentle, ACQ), "auto")
+    assert [(p.pre, p.post, p.fallback) for p in chosen] == [(0, 5, True)]
+    # coarse strain reads small strains low (0.13 % for 0.17 %: module docstring), still above the 0.1 % floor
+    assert -0.0017 < chosen[0].mean_strain < -0.0012 and chosen[0].correlation > 0.95
+    note = fallback_note(chosen)
+    assert note.startswith("fallback pair: no pair reached the target range 0.2 % <= |strain| <= 3 %")
+    assert "0.1 % floor" in note and "frames 0->5" in note
+    assert fallback_note(chosen, floor_strain=0.0012).count("0.12 % floor") == 1  # the run's own numbers
+    # a pair in the target range is never a fallback, and a recording that has one gets no note
+    normal = select_frame_pairs(gentle, min_strain=0.001)
+    assert normal and not any(p.fallback for p in normal) and fallback_note(normal) is None
+    with pytest.raises(ElastographyInputError, match="fallback off"):  # the fallback can be turned off
+        frame_pairs(RFFrames(gentle, ACQ), "auto", floor_strain=None)
+
+
+def test_below_the_floor_nothing_is_chosen(gentle):
+    """Frames 0..3 reach at most 0.105 % (coarse about 0.08 %): below the floor, no pair, and the reason names it."""
+    with pytest.raises(ElastographyInputError, match=r"nor in the fallback's \[0\.1 %, 0\.2 %\)") as err:
+        frame_pairs(RFFrames(gentle[:4], ACQ), "auto")
+    assert "strongest pair at correlation >= 0.5: frames 0->3" in str(err.value)
+    assert select_frame_pairs(gentle[:4]) == []
+    # a lower floor lets the same frames through, flagged
+    assert [(p.pre, p.post, p.fallback) for p in select_frame_pairs(gentle[:4], floor_strain=0.0005)] == [(0, 3, True)]
+    with pytest.raises(ValueError, match="floor_strain"):
+        select_frame_pairs(gentle[:4], floor_strain=0.0)
