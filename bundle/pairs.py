@@ -137,9 +137,7 @@ def select_frame_pairs(
         return []
     # the strongest: the most strain above the noise; the earliest pair wins a tie (deterministic)
     best = max(weak, key=lambda p: (abs(p.mean_strain), -p.pre, -p.post))
-    fallback = FramePair(best.pre, best.post, best.mean_strain, best.correlation, fallback=True)
-    logger.warning("no frame pair reached %s; fallback: %s", _range_text(min_strain, max_strain), _pair_text(fallback))
-    return [fallback]
+    return [FramePair(best.pre, best.post, best.mean_strain, best.correlation, fallback=True)]
 
 
 def _percent(strain: float) -> str:
@@ -195,6 +193,9 @@ def frame_pairs(rf: RFFrames, mode: str | None = None, **selection) -> list[Fram
         pairs = select_frame_pairs(rf.frames, candidates_out=candidates, **selection)
         if not pairs:
             raise ElastographyInputError(_no_pair_message(n, candidates, **selection), rf.source)
+        note = fallback_note(pairs, **selection)
+        if note is not None:
+            logger.warning("%s: %s", rf.source, note)
         logger.info("%s: %d frame pair(s) selected of %d frames", rf.source, len(pairs), n)
         return pairs
     if isinstance(mode, str):

@@ -12,6 +12,11 @@ Estimators: ``ncc``, ``dp``, ``glue`` and the networks of ``configs/evaluate.jso
 (per_frame.csv, summary.csv, results.json, table.txt, figures/<case>.png: B-mode | ground truth | every
 estimator) plus ``report.md``; ``--docs FILE`` replaces the ``<!-- report:start/end -->`` section of FILE with
 the table and the command.
+
+A recording that cannot be scored (an unreadable file, no usable frame pair, bad input for an estimator) is listed
+as skipped, with its file and the reason, in report.md, results.json (``skipped``) and on the console, and the
+report goes on; recordings estimated on a fallback frame pair (below the target strain range,
+:mod:`bundle.pairs`) are listed too. Exit status 0 when at least one case was scored, 2 (with the list) when none.
 """
 
 from __future__ import annotations
@@ -34,11 +39,7 @@ from monai.bundle import ConfigParser  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
 from bundle.estimator import create_estimator  # noqa: E402
-from bundle.evaluation.cases import (  # noqa: E402
-    load_case,
-    load_datalist,
-    recording_entries,  # noqa: E402
-)
+from bundle.evaluation.cases import recordings_entries  # noqa: E402
 from bundle.evaluation.command import add_evaluation_arguments, evaluate_with_arguments  # noqa: E402
 from bundle.evaluation.report import (  # noqa: E402
     effective_window_mm,
@@ -46,6 +47,7 @@ from bundle.evaluation.report import (  # noqa: E402
     replace_section,
     strain_filter_bounds,
 )
+from bundle.evaluation.runner import EvaluationResult, skipped_lines  # noqa: E402
 from bundle.inference import case_name, find_rf_files  # noqa: E402
 from bundle.io.atomic import atomic_write_text  # noqa: E402
 
@@ -85,26 +87,38 @@ def main(argv: list[str] | None = None) -> int:
     if a.output is None:
         raise ElastographyInputError("--output is required: the report writes files")
     args = argv if argv is not None else sys.argv[1:]
+    skipped: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
         if a.datalist.is_dir():  # a user's folder: every recording, one entry per pre frame of its frame pairs
-            entries = [e for f in find_rf_files(a.datalist) for e in recording_entries(f, case_name(f))]
+            folder = a.datalist
+            entries, skipped = recordings_entries((f, case_name(f)) for f in find_rf_files(folder))
+            if not entries:
+                raise ElastographyInputError(
+                    f"no recording could be scored; {len(skipped)} skipped:\n" + "\n".join(skipped_lines(skipped)),
+                    folder,
+                )
             a.datalist, a.split = Path(scratch) / "datalist.json", "test"
             a.datalist.write_text(json.dumps({"test": entries}))
-        return _report(a, args)
+        return _report(a, args, skipped)
 
 
-def _report(a: argparse.Namespace, args: list[str]) -> int:
+def _listings(result: EvaluationResult) -> list[str]:
+    """report.md's lists: the skipped cases with file and reason, the cases estimated on a fallback pair."""
+    lines = []
+    if result.skipped:
+        lines += ["", f"Skipped ({len(result.skipped)}; not in the table):", ""]
+        lines += [f"- `{s['case']}` (`{s['file']}`): {s['reason']}" for s in result.skipped]
+    if result.pairing_notes:
+        lines += ["", f"Estimated on a fallback frame pair ({len(result.pairing_notes)}; in the table):", ""]
+        lines += [f"- `{case}`: {note}" for case, note in result.pairing_notes.items()]
+    return lines
+
+
+def _report(a: argparse.Namespace, args: list[str], skipped: list[dict]) -> int:
     names = [n.strip() for n in a.estimators.split(",") if n.strip()]
     estimators = _estimators(names, a.instance_steps)
-    result = evaluate_with_arguments(a, estimators)
-    entries, base = load_datalist(a.datalist, a.split)
-    entries = entries[: a.max_cases] if a.max_cases else entries
-    acquisitions = {}
-    for entry in entries:
-        case = load_case(entry, base)
-        acquisitions[case.name] = case.frames.acquisition
-    if not acquisitions or not result.summary:
-        raise ElastographyInputError("no case to report on", a.datalist)
+    result = evaluate_with_arguments(a, estimators, skipped)  # fails, with the list, when no case is left
+    acquisitions = result.acquisitions
     first = next(iter(acquisitions.values()))
     windows = {n: effective_window_mm(e, first) for n, e in estimators.items()}
     kernels = {n: e.strain_kernel_mm for n, e in estimators.items()}
@@ -115,13 +129,15 @@ def _report(a: argparse.Namespace, args: list[str]) -> int:
         [
             f"```bash\n{command}\n```",
             "",
-            f"{platform.processor() or platform.machine()}, {date.today().isoformat()}; "
+            f"{platform.processor() or platform.machine()}, {date.today().isoformat()}; {len(acquisitions)} "
+            f"case(s) scored, {len(result.skipped)} skipped; "
             f"{int(next(iter(result.summary.values()))['frames'])} frame pairs per estimator. SNRe bound: strain "
             f"filter at each frame's applied strain, echo SNR {a.snr_db:g} dB, strain kernel "
             f"{', '.join(sorted({f'{k:g} mm' for k in kernels.values()}))}, effective windows: {windows_text}. "
             "Figures: `figures/<case>.png` of the output folder.",
             "",
             markdown_table(result.summary, bounds),
+            *_listings(result),
         ]
     )
     atomic_write_text(a.output / "report.md", body + "\n", overwrite=True)

@@ -9,6 +9,8 @@ sequence, as :func:`bundle.training.site.site_splits` writes for a site's own RF
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,10 @@ from bundle.io.jsonfile import read_json_object
 from bundle.io.nifti import read_nifti, sidecar_path
 from bundle.io.readers import read_rf
 
-__all__ = ["Case", "datalist_split", "load_datalist", "load_case", "recording_entries"]
+__all__ = ["Case", "datalist_split", "load_datalist", "load_case", "recording_entries", "recordings_entries",
+           "skipped_entry"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("training", "validation", "test")
 
@@ -106,13 +111,50 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
 
 def recording_entries(path: str | Path, name: str, per_pre: int = 3) -> list[dict]:
     """Datalist entries of one recording of any length: one per pre frame of its frame pairs
-    (:func:`bundle.pairs.frame_pairs`, up to ``per_pre`` post frames each), ``frames = [pre, posts...]``."""
-    from bundle.pairs import frame_pairs  # torch-backed; imported here to keep the datalist reader light
+    (:func:`bundle.pairs.frame_pairs`, up to ``per_pre`` post frames each), ``frames = [pre, posts...]``; an
+    entry on a fallback pair (below the target strain range) carries its ``pairing_note``.
+
+    Raises:
+        ElastographyInputError: the file cannot be read, or it has no usable frame pair.
+    """
+    from bundle.pairs import fallback_note, frame_pairs  # torch-backed; imported here to keep the reader light
 
     path = Path(path)
     pairs = frame_pairs(read_rf(path), per_pre=per_pre)
     entries = []
     for pre in dict.fromkeys(p.pre for p in pairs):
-        posts = [p.post for p in pairs if p.pre == pre]
-        entries.append({"case": f"{name}_f{pre}", "image": str(path.resolve()), "frames": [pre, *posts]})
+        mine = [p for p in pairs if p.pre == pre]
+        entry = {"case": f"{name}_f{pre}", "image": str(path.resolve()), "frames": [pre, *(p.post for p in mine)]}
+        note = fallback_note(mine)
+        entries.append(entry if note is None else {**entry, "pairing_note": note})
     return entries
+
+
+def skipped_entry(case: str, file: str | Path, err: ElastographyInputError | OSError) -> dict:
+    """``{"case", "file", "reason"}`` of a case left out: the file at fault (the error's, else ``file``) and the
+    problem in words (an ``OSError``, such as a file without read permission: its message)."""
+    if isinstance(err, ElastographyInputError):
+        at_fault, reason = err.path, err.problem
+    else:
+        at_fault, reason = err.filename, f"cannot read the file ({err.strerror or err})"
+    reason = " ".join(str(reason).split())  # one line: readers' messages may hold line breaks
+    return {"case": case, "file": str(at_fault if at_fault is not None else file), "reason": reason}
+
+
+def recordings_entries(recordings: Iterable[tuple[str | Path, str]], per_pre: int = 3) -> tuple[list[dict], list[dict]]:
+    """:func:`recording_entries` of every ``(path, name)``, and the recordings left out: one
+    ``{"case", "file", "reason"}`` each (unreadable file, no usable frame pair, a name taken by an earlier file),
+    logged as they are found. One bad recording costs only itself."""
+    entries: list[dict] = []
+    skipped: list[dict] = []
+    first_file: dict[str, Path] = {}
+    for path, name in recordings:
+        path = Path(path)
+        try:
+            if first_file.setdefault(name, path) != path:  # rec.mha and rec.mat: one name, one figure file
+                raise ElastographyInputError(f"case name '{name}' is taken by {first_file[name].name}; rename", path)
+            entries += recording_entries(path, name, per_pre)
+        except (ElastographyInputError, OSError) as err:
+            skipped.append(skipped_entry(name, path, err))
+            logger.warning("skipped %s: %s", name, err)
+    return entries, skipped

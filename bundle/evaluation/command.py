@@ -23,8 +23,11 @@ def add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def evaluate_with_arguments(a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator]) -> EvaluationResult:
-    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`."""
+def evaluate_with_arguments(
+    a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator], skipped: list[dict] | None = None
+) -> EvaluationResult:
+    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`; ``skipped``: cases left out
+    before (:func:`bundle.evaluation.runner.evaluate_datalist`)."""
     return evaluate_datalist(
         a.datalist,
         estimators,
@@ -34,13 +37,17 @@ def evaluate_with_arguments(a: argparse.Namespace, estimators: Mapping[str, Disp
         figures=not a.no_figures,
         max_cases=a.max_cases,
         progress=not a.no_progress,
+        skipped=skipped,
     )
 
 
 def run_evaluation(a: argparse.Namespace, estimators: Mapping[str, DisplacementEstimator]) -> int:
-    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`; print the table."""
+    """Evaluate ``estimators`` with the options of :func:`add_evaluation_arguments`; print the table, then the
+    skipped cases and the pairing notes."""
     result = evaluate_with_arguments(a, estimators)
     print(result.table())
+    if result.listing():
+        print(result.listing())
     if a.output:
         print(f"results: {a.output}")
     return 0

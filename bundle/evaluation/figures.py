@@ -1,5 +1,12 @@
 """Strain-map panels: B-mode | ground-truth strain | each estimate (or every pair of a case), on one colour
-scale, axes in mm."""
+scale, axes in mm.
+
+The panels of one comparison (one pair, several estimators) share the scale of :func:`comparison_display_range`:
+0 to twice the applied strain when it is known (ground truth: its median), so the background sits mid-scale and
+every estimator is judged against the same physical range; otherwise the median panel's 2nd-98th percentiles.
+Never the largest value of any panel: one estimator's noise at the frame's last rows (a decorrelated, peak-hopping
+estimate of tens of %) would otherwise squeeze every other panel into the bottom colour.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from scipy.signal import hilbert  # noqa: E402
 from bundle.display import STRAIN_CMAP, add_strain_colour_bar, displayed_strain, strain_display_range  # noqa: E402
 from bundle.io.atomic import atomic_path  # noqa: E402
 
-__all__ = ["bmode_db", "save_strain_panel", "strain_panel_figure"]
+__all__ = ["bmode_db", "comparison_display_range", "save_strain_panel", "strain_panel_figure"]
 
 
 def bmode_db(rf: np.ndarray, dynamic_range_db: float = 50.0) -> np.ndarray:
@@ -23,6 +30,50 @@ def bmode_db(rf: np.ndarray, dynamic_range_db: float = 50.0) -> np.ndarray:
     envelope = np.abs(hilbert(rf.astype(np.float64), axis=0))
     db = 20.0 * np.log10(envelope / envelope.max() + 1e-12)
     return np.clip(db, -dynamic_range_db, 0.0)
+
+
+def comparison_display_range(
+    strains: list[np.ndarray],
+    applied_strain: float | None = None,
+    ground_truth: np.ndarray | None = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+) -> tuple[float, float]:
+    """(low, high) in % (of :func:`bundle.display.displayed_strain`) for the panels of one comparison.
+
+    Args:
+        strains: the ``(H, W)`` strain maps (fraction) of the figure, one per panel.
+        applied_strain: the pair's applied compression (fraction, either sign), when known: the range is
+            ``(0, 2 * 100 * |applied_strain|)``.
+        ground_truth: ``(H, W)`` true strain, when known and ``applied_strain`` is not: the same with its median
+            magnitude.
+        percentiles: otherwise each panel's (low, high) percentiles of the displayed strain, and of those the
+            median panel's: the upper median of the lows and the lower median of the highs (of two panels, the
+            narrower; panels that do not overlap at all: their whole span), so that no single panel, however
+            noisy, sets the range.
+    """
+    level = abs(float(applied_strain)) if applied_strain else 0.0
+    if not (np.isfinite(level) and level > 0) and ground_truth is not None:
+        shown = displayed_strain(ground_truth)
+        shown = shown[np.isfinite(shown)]
+        level = float(np.median(shown)) / 100.0 if shown.size else 0.0
+    if np.isfinite(level) and level > 0:
+        return 0.0, 200.0 * level
+    ranges = []
+    for strain in strains:
+        shown = displayed_strain(strain)
+        shown = shown[np.isfinite(shown)]
+        if shown.size:
+            ranges.append(np.percentile(shown, percentiles))
+    if not ranges:
+        return 0.0, 1.0
+    lows, highs = np.sort([r[0] for r in ranges]), np.sort([r[1] for r in ranges])
+    low, high = float(lows[len(lows) // 2]), float(highs[(len(highs) - 1) // 2])
+    if high <= low:  # panels that do not overlap at all (two uniform maps of different strain): span them
+        low, high = float(lows[0]), float(highs[-1])
+    if high > low:
+        return low, high
+    low = max(low - 0.5, 0.0)  # uniform maps: a 1 % wide scale around them, as bundle.display does
+    return low, low + 1.0
 
 
 def strain_panel_figure(

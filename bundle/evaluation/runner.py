@@ -4,14 +4,22 @@ Outputs in ``output_dir`` (built in a staging folder, moved into place when comp
 
     per_frame.csv   one row per (case, post frame, estimator): every metric + seconds per frame pair
     summary.csv     one row per estimator: mean of each metric over all frames (NaN ignored)
-    results.json    the above plus the regions (mm) used for every case, estimator parameters, definitions
-    table.txt       the printed summary table
-    figures/        <case>.png: B-mode | ground truth | each estimate (middle post frame)
+    results.json    the above plus the regions (mm) used for every case, estimator parameters, definitions,
+                    ``skipped`` (every case left out, its file and the reason) and ``pairing_notes`` (cases
+                    estimated on a fallback frame pair, :func:`bundle.pairs.fallback_note`)
+    table.txt       the printed summary table, then the skipped cases and the pairing notes
+    figures/        <case>.png: B-mode | ground truth | each estimate (middle post frame), on one colour scale
+                    (:func:`bundle.evaluation.figures.comparison_display_range`)
+
+A case whose files cannot be read (``ElastographyInputError``, ``OSError``), or that an estimator refuses as bad
+input (``ElastographyInputError``), is listed as skipped, with its file and the reason, and the run goes on;
+when no case is left the run fails with the list and writes nothing. Other errors (bugs) stop the run.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import platform
 import time
@@ -22,17 +30,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, create_estimator
-from bundle.evaluation.cases import Case, load_case, load_datalist
-from bundle.evaluation.figures import save_strain_panel
+from bundle.evaluation.cases import Case, load_case, load_datalist, skipped_entry
+from bundle.evaluation.figures import comparison_display_range, save_strain_panel
 from bundle.io.atomic import atomic_directory
 from bundle.io.jsonfile import strict_json_dumps
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
 from bundle.metrics.auto_window import most_homogeneous_window
 from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
 
-__all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table"]
+__all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table", "skipped_lines"]
+
+logger = logging.getLogger(__name__)
 
 #: columns of the printed table: (metric key, header, format)
 TABLE_COLUMNS = (
@@ -53,15 +64,34 @@ TABLE_COLUMNS = (
 
 @dataclass
 class EvaluationResult:
-    """Rows (one per case x frame x estimator), the per-estimator summary, and where they were written."""
+    """Rows (one per case x frame x estimator), the per-estimator summary, and where they were written.
+
+    Attributes:
+        skipped: one ``{"case", "file", "reason"}`` per case left out (:func:`skipped_entry`).
+        pairing_notes: case -> note, for cases estimated on a fallback frame pair.
+        acquisitions: case -> its acquisition, for every scored case.
+    """
 
     rows: list[dict]
     summary: dict[str, dict[str, float]]
     regions: dict[str, dict] = field(default_factory=dict)
     output_dir: Path | None = None
+    skipped: list[dict] = field(default_factory=list)
+    pairing_notes: dict[str, str] = field(default_factory=dict)
+    acquisitions: dict[str, Acquisition] = field(default_factory=dict)
 
     def table(self) -> str:
         return format_table(self.summary)
+
+    def listing(self) -> str:
+        """Lines for people: one per skipped case (file and reason), one per case on a fallback pair."""
+        lines = skipped_lines(self.skipped) + [f"note {case}: {note}" for case, note in self.pairing_notes.items()]
+        return "\n".join(lines)
+
+
+def skipped_lines(skipped: list[dict]) -> list[str]:
+    """``skipped <case> (<file>): <reason>`` for each entry of :func:`bundle.evaluation.cases.skipped_entry`."""
+    return [f"skipped {s['case']} ({s['file']}): {s['reason']}" for s in skipped]
 
 
 def _as_estimators(estimators) -> dict[str, DisplacementEstimator]:
@@ -201,19 +231,28 @@ def evaluate_datalist(
     max_cases: int | None = None,
     region_kwargs: dict | None = None,
     progress: bool = True,
+    skipped: list[dict] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``estimators`` (names, instances, or name -> instance) on one split of ``datalist``.
 
     Without ``output_dir`` nothing is written and the result is only returned.
+
+    Args:
+        skipped: cases left out before this run (e.g. recordings without a usable frame pair), as
+            :func:`skipped_entry` gives them; listed first in the result and in results.json.
+
+    Raises:
+        ElastographyInputError: no case could be scored (the message lists every skipped case and why).
     """
     entries, base = load_datalist(datalist, split)
     entries = entries[:max_cases] if max_cases else entries
     estimators = _as_estimators(estimators)
+    earlier = list(skipped or [])
     if output_dir is None:
-        return _run(entries, base, estimators, None, figures=False, region_kwargs=region_kwargs, progress=progress)
+        return _run(entries, base, estimators, None, False, region_kwargs, progress, earlier)
     output_dir = Path(output_dir)
     with atomic_directory(output_dir, overwrite=overwrite) as staging:
-        result = _run(entries, base, estimators, staging, figures, region_kwargs, progress)
+        result = _run(entries, base, estimators, staging, figures, region_kwargs, progress, earlier)
         meta = {
             "datalist": str(Path(datalist).resolve()),
             "split": split,
@@ -225,35 +264,52 @@ def evaluate_datalist(
             },
             "metric_definitions": {**METRIC_DESCRIPTIONS, **SEQUENCE_METRIC_DESCRIPTIONS},
         }
-        payload = {**meta, "summary": result.summary, "regions": result.regions, "rows": result.rows}
+        payload = {**meta, "summary": result.summary, "skipped": result.skipped,
+                   "pairing_notes": result.pairing_notes, "regions": result.regions, "rows": result.rows}  # fmt: skip
         (staging / "results.json").write_text(strict_json_dumps(payload, indent=1, default=str))
         _write_csv(staging / "per_frame.csv", result.rows)
         _write_csv(staging / "summary.csv", [{"estimator": n, **s} for n, s in result.summary.items()])
-        (staging / "table.txt").write_text(result.table() + "\n")
+        (staging / "table.txt").write_text("\n".join(filter(None, (result.table(), result.listing()))) + "\n")
     result.output_dir = output_dir
     return result
 
 
-def _run(entries, base, estimators, staging, figures, region_kwargs, progress) -> EvaluationResult:
-    rows: list[dict] = []
-    regions_used: dict[str, dict] = {}
+def _run(entries, base, estimators, staging, figures, region_kwargs, progress, skipped) -> EvaluationResult:
+    result = EvaluationResult([], {}, skipped=skipped)
     for entry in tqdm(entries, desc="evaluating", unit="case", disable=not progress):
-        case = load_case(entry, base)
-        case_rows, regions, maps = evaluate_case(case, estimators, region_kwargs)
-        rows += case_rows
-        regions_used[case.name] = regions.to_dict()
+        name = entry.get("case", Path(entry["image"]).name)
+        try:  # a bad file or a recording an estimator refuses costs that case only: listed with the reason
+            case = load_case(entry, base)
+            case_rows, regions, maps = evaluate_case(case, estimators, region_kwargs)
+        except (ElastographyInputError, OSError) as err:
+            result.skipped.append(skipped_entry(name, Path(base) / entry["image"], err))
+            logger.warning("skipped %s: %s", name, err)
+            continue
+        result.rows += case_rows
+        result.regions[case.name] = regions.to_dict()
+        result.acquisitions[case.name] = case.frames.acquisition
+        if entry.get("pairing_note"):
+            result.pairing_notes[case.name] = str(entry["pairing_note"])
         if figures and staging is not None:
-            k = case.frames.posts.shape[0] // 2
-            panels = {} if case.strain is None else {"ground truth": case.strain[k]}
-            panels.update({name: strain[k] for name, strain in maps.items()})
-            level = case.applied_strains[k]
-            title = f"{case.name}, post frame {k + 1}" + (f", {100 * level:.2f} % compression" if level else "")
-            save_strain_panel(
-                staging / "figures" / f"{case.name}.png",
-                case.frames.pre,
-                panels,
-                case.frames.acquisition.spacing_mm,
-                title=title,
-                outlines=_outlines(case),
-            )
-    return EvaluationResult(rows, _summarise(rows), regions_used)
+            _save_figure(staging / "figures" / f"{case.name}.png", case, maps)
+    if not result.rows:
+        raise ElastographyInputError(
+            f"no case could be scored; {len(result.skipped)} skipped:\n" + result.listing(),
+            Path(base) if entries else None,
+        )
+    result.summary = _summarise(result.rows)
+    return result
+
+
+def _save_figure(path: Path, case: Case, maps: dict[str, np.ndarray]) -> None:
+    """B-mode | ground truth | every estimate of the middle post frame, on the scale of
+    :func:`comparison_display_range` (applied strain when known, else robust over the panels)."""
+    k = case.frames.posts.shape[0] // 2
+    truth = None if case.strain is None else case.strain[k]
+    panels = {} if truth is None else {"ground truth": truth}
+    panels.update({name: strain[k] for name, strain in maps.items()})
+    level = case.applied_strains[k]
+    title = f"{case.name}, post frame {k + 1}" + (f", {100 * level:.2f} % compression" if level else "")
+    display_range = comparison_display_range(list(panels.values()), applied_strain=level, ground_truth=truth)
+    save_strain_panel(path, case.frames.pre, panels, case.frames.acquisition.spacing_mm, title=title,
+                      outlines=_outlines(case), display_range=display_range)  # fmt: skip

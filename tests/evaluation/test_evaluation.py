@@ -106,6 +106,45 @@ def test_a_corrupt_case_fails_cleanly(tiny_datalist, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_bad_case_is_skipped_with_its_reason_and_the_rest_is_scored(tiny_datalist, tmp_path, monkeypatch):
+    """One truncated RF among good cases: listed as skipped (file and reason) in the result, results.json and
+    table.txt; the others are scored, and their figures get the scale of the applied strain."""
+    import bundle.evaluation.runner as runner
+
+    data = json.loads(tiny_datalist.read_text())
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    entries = data["training"] + data["test"]
+    for entry in entries:
+        for key in ("image", "sidecar", "displacement", "strain"):
+            (folder / entry[key]).write_bytes((tiny_datalist.parent / entry[key]).read_bytes())
+    bad = entries[0]
+    (folder / bad["image"]).write_bytes((folder / bad["image"]).read_bytes()[:1000])
+    (folder / "datalist.json").write_text(json.dumps({"test": entries}))
+    ranges = []
+    original = runner.save_strain_panel
+    monkeypatch.setattr(
+        runner, "save_strain_panel", lambda *a, **k: ranges.append(k["display_range"]) or original(*a, **k)
+    )
+    earlier = [{"case": "still_rec", "file": "/data/still_rec.npy", "reason": "no usable frame pair among 4 frames"}]
+    out = tmp_path / "out"
+    result = evaluate_datalist(folder / "datalist.json", ["ncc"], output_dir=out, progress=False, skipped=earlier)
+    good = entries[1]["case"]
+    assert {r["case"] for r in result.rows} == {good} and set(result.acquisitions) == {good}
+    assert [s["case"] for s in result.skipped] == ["still_rec", bad["case"]]
+    assert (
+        result.skipped[1]["file"].endswith(bad["image"]) and "could the file be damaged?" in result.skipped[1]["reason"]
+    )
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["skipped"] == result.skipped and set(payload["regions"]) == {good}
+    table = (out / "table.txt").read_text()
+    assert f"skipped {bad['case']} ({result.skipped[1]['file']}): " in table and "skipped still_rec" in table
+    # the middle post frame's applied compression sets the figure's scale: 0 to twice it
+    case = load_case(entries[1], folder)
+    level = case.applied_strains[case.frames.posts.shape[0] // 2]
+    assert ranges == [pytest.approx((0.0, 200.0 * level))] and (out / "figures" / f"{good}.png").is_file()
+
+
 def test_unknown_estimator_and_split(tiny_datalist):
     with pytest.raises(ElastographyInputError, match="unknown estimator"):
         evaluate_datalist(tiny_datalist, ["nope"], progress=False)

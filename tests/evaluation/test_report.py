@@ -105,3 +105,60 @@ def test_report_script_runs_the_classical_estimators_and_updates_a_docs_file(tmp
     empty.mkdir()
     r = subprocess.run([*cmd[:2], "--datalist", str(empty), *cmd[4:]], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "no RF file" in r.stderr
+
+
+def _report_main():
+    """scripts/report.py's ``main`` (in this process: no second interpreter start-up)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_script", ROOT / "scripts" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_report_on_a_folder_skips_what_it_cannot_score(tmp_path, capsys):
+    """A user's folder: a gentle push (0.17 %, below the 0.2 % target range) is scored on its fallback pair, a
+    recording without a usable pair, a corrupt file and one without a sidecar are listed as skipped with the file
+    and the reason; exit 0. A folder with nothing to score: exit 2 and the same list."""
+    import json
+
+    import numpy as np
+
+    from bundle.cli import run_main
+    from bundle.simulation import simulate_sequence
+
+    levels = (0.00035, 0.0007, 0.00105, 0.0014, 0.0017)
+    rf = simulate_sequence(PhantomConfig(shape=(512, 48), acquisition=ACQ), None, levels, seed=5).rf
+    sidecar = json.dumps({"acquisition": {"sampling_frequency_mhz": 40, "center_frequency_mhz": 5,
+                                          "line_pitch_mm": 0.3}})  # fmt: skip
+    user = tmp_path / "user"
+    user.mkdir()
+    for name, frames in (("gentle", rf), ("still", np.stack([rf[0]] * 4))):
+        np.save(user / f"{name}.npy", np.moveaxis(frames, 0, -1))
+        (user / f"{name}.json").write_text(sidecar)
+    (user / "corrupt.npy").write_bytes(b"\x93NUMPY not really")
+    (user / "corrupt.json").write_text(sidecar)
+    np.save(user / "nosidecar.npy", np.moveaxis(rf[:2], 0, -1))
+    main, out = _report_main(), tmp_path / "out"
+    argv = ["--datalist", str(user), "--output", str(out), "--estimators", "ncc", "--no-progress", "--no-figures"]
+    assert run_main(main, argv) == 0
+    printed = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "| ncc | 1 |" in report and "1 case(s) scored, 3 skipped" in report
+    assert "Skipped (3; not in the table):" in report
+    reasons = {s["case"]: s for s in json.loads((out / "results.json").read_text())["skipped"]}
+    assert sorted(reasons) == ["corrupt", "nosidecar", "still"]
+    assert "nor in the fallback's [0.1 %, 0.2 %)" in reasons["still"]["reason"]
+    assert reasons["corrupt"]["file"].endswith("corrupt.npy") and "sidecar not found" in reasons["nosidecar"]["reason"]
+    for case, entry in reasons.items():
+        assert f"- `{case}` (`{entry['file']}`): {entry['reason']}" in report  # listed in report.md ...
+        assert f"`{case}` (`{entry['file']}`)" in printed  # ... and on the console
+    assert "- `gentle_f0`: fallback pair: no pair reached the target range 0.2 % <= |strain| <= 3 %" in report
+    assert json.loads((out / "results.json").read_text())["pairing_notes"]["gentle_f0"].startswith("fallback pair")
+
+    (user / "gentle.npy").unlink()
+    assert run_main(main, [*argv[:3], str(tmp_path / "out2"), *argv[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "no recording could be scored; 3 skipped" in err and "skipped still (" in err
+    assert not (tmp_path / "out2").exists()
