@@ -109,10 +109,11 @@ def load_case(entry: dict, base_dir: str | Path) -> Case:
     return Case(entry.get("case", Path(entry["image"]).name), frames, sidecar, displacement, strain)
 
 
-def recording_entries(path: str | Path, name: str, per_pre: int = 3) -> list[dict]:
+def recording_entries(path: str | Path, name: str, per_pre: int = 3, notes: bool = False) -> list[dict]:
     """Datalist entries of one recording of any length: one per pre frame of its frame pairs
-    (:func:`bundle.pairs.frame_pairs`, up to ``per_pre`` post frames each), ``frames = [pre, posts...]``; an
-    entry on a fallback pair (below the target strain range) carries its ``pairing_note``.
+    (:func:`bundle.pairs.frame_pairs`, up to ``per_pre`` post frames each), ``frames = [pre, posts...]``. With
+    ``notes``, an entry on a fallback pair (below the target strain range) carries its ``pairing_note``
+    (training data lists leave it out: every entry of a batch must have the same keys).
 
     Raises:
         ElastographyInputError: the file cannot be read, or it has no usable frame pair.
@@ -125,7 +126,7 @@ def recording_entries(path: str | Path, name: str, per_pre: int = 3) -> list[dic
     for pre in dict.fromkeys(p.pre for p in pairs):
         mine = [p for p in pairs if p.pre == pre]
         entry = {"case": f"{name}_f{pre}", "image": str(path.resolve()), "frames": [pre, *(p.post for p in mine)]}
-        note = fallback_note(mine)
+        note = fallback_note(mine) if notes else None
         entries.append(entry if note is None else {**entry, "pairing_note": note})
     return entries
 
@@ -142,7 +143,7 @@ def skipped_entry(case: str, file: str | Path, err: ElastographyInputError | OSE
 
 
 def recordings_entries(recordings: Iterable[tuple[str | Path, str]], per_pre: int = 3) -> tuple[list[dict], list[dict]]:
-    """:func:`recording_entries` of every ``(path, name)``, and the recordings left out: one
+    """:func:`recording_entries` (with notes) of every ``(path, name)``, and the recordings left out: one
     ``{"case", "file", "reason"}`` each (unreadable file, no usable frame pair, a name taken by an earlier file),
     logged as they are found. One bad recording costs only itself."""
     entries: list[dict] = []
@@ -153,7 +154,7 @@ def recordings_entries(recordings: Iterable[tuple[str | Path, str]], per_pre: in
         try:
             if first_file.setdefault(name, path) != path:  # rec.mha and rec.mat: one name, one figure file
                 raise ElastographyInputError(f"case name '{name}' is taken by {first_file[name].name}; rename", path)
-            entries += recording_entries(path, name, per_pre)
+            entries += recording_entries(path, name, per_pre, notes=True)
         except (ElastographyInputError, OSError) as err:
             skipped.append(skipped_entry(name, path, err))
             logger.warning("skipped %s: %s", name, err)
