@@ -4,6 +4,11 @@
 Example::
 
     python scripts/simulate.py --output data/simulated --num-sequences 12 --post-frames 3
+    python scripts/simulate.py --mode realistic --output data/realistic --num-sequences 1000 --post-frames 2
+
+``--mode convolution`` (default) is the reference simulator with the acquisition given by the options below;
+``--mode realistic`` draws acquisition, pulse, beam, attenuation, tissue (FEM), echogenicity and motion per
+sequence (docs/simulation.md, section 7); the acquisition options are then not used.
 
 The same job as a MONAI bundle config: ``python -m monai.bundle run --config_file configs/simulate.json``.
 """
@@ -20,11 +25,13 @@ from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.simulation.dataset import DatasetSpec, write_dataset  # noqa: E402
 from bundle.simulation.phantom import PhantomConfig  # noqa: E402
+from bundle.simulation.realistic import RealisticSpec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", type=Path, required=True, help="folder to create (must not exist or be empty)")
+    p.add_argument("--mode", choices=("convolution", "realistic"), default="convolution", help="which simulator")
     p.add_argument("--num-sequences", type=int, default=12)
     p.add_argument("--post-frames", type=int, default=3, help="post-compression frames per sequence (T)")
     p.add_argument("--height", type=int, default=2048, help="RF samples per line")
@@ -53,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         lesion_probability=a.lesion_probability,
         seed=a.seed,
         compress=a.compress,
+        mode=a.mode,
     )
     datalist = write_dataset(
-        a.output, spec, config, workers=a.workers, overwrite=a.overwrite, progress=not a.no_progress
+        a.output,
+        spec,
+        config,
+        workers=a.workers,
+        overwrite=a.overwrite,
+        progress=not a.no_progress,
+        realistic=RealisticSpec(),
     )
     print(f"wrote {spec.num_sequences} sequences; datalist: {datalist}")
     return 0

@@ -12,6 +12,11 @@ Layout of ``output_dir`` (``ext`` is ``.nii`` or ``.nii.gz``)::
 The whole folder is built under a temporary name and renamed into place at the end, so an interrupted run
 never leaves a data set that looks complete. Cases are seeded from ``SeedSequence(seed).spawn``, so the data
 do not depend on the number of worker processes.
+
+``DatasetSpec.mode`` picks the simulator: ``"convolution"`` (default: one shared acquisition, the closed-form
+inclusion, :mod:`bundle.simulation.phantom`) or ``"realistic"`` (:mod:`bundle.simulation.realistic`: every
+sequence draws its own acquisition, so frame sizes differ between cases; each sidecar holds its acquisition and
+every drawn value, and the datalist's ``acquisition`` is null).
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from tqdm import tqdm
 from bundle.errors import ElastographyInputError
 from bundle.io.atomic import atomic_directory
 from bundle.io.nifti import write_nifti
+from bundle.simulation.mechanics import Inclusion
 from bundle.simulation.phantom import PhantomConfig, random_case, simulate_sequence
+from bundle.simulation.realistic import RealisticSpec, simulate_realistic
 
-__all__ = ["DatasetSpec", "write_dataset", "split_counts"]
+__all__ = ["DatasetSpec", "write_dataset", "split_counts", "MODES"]
 
 DATALIST_NAME = "datalist.json"
+MODES = ("convolution", "realistic")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class DatasetSpec:
         split: fractions of (training, validation, test).
         seed: master seed.
         compress: write ``.nii.gz`` instead of ``.nii`` (smaller, about 3x slower to write).
+        mode: ``"convolution"`` (the reference simulator) or ``"realistic"`` (strain_range and
+            lesion_probability then come from the :class:`RealisticSpec`, not from here).
     """
 
     num_sequences: int = 12
@@ -58,8 +68,11 @@ class DatasetSpec:
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     seed: int = 0
     compress: bool = False
+    mode: str = "convolution"
 
     def __post_init__(self):
+        if self.mode not in MODES:
+            raise ElastographyInputError(f"simulation mode must be one of {MODES}, got {self.mode!r}")
         object.__setattr__(self, "strain_range", tuple(float(v) for v in self.strain_range))
         object.__setattr__(self, "split", tuple(float(v) for v in self.split))
         if self.num_sequences < 1 or self.num_post_frames < 1:
@@ -83,8 +96,79 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
     return counts[0], counts[1], counts[2]
 
 
-def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, DatasetSpec, Path]) -> dict:
-    index, seed_seq, config, spec, folder = job
+def _write_arrays(folder: Path, case: str, ext: str, seq, spacing) -> dict[str, str]:
+    names = {k: f"{case}_{k}{ext}" for k in ("rf", "displacement", "strain")}
+    write_nifti(folder / names["rf"], np.moveaxis(seq.rf, 0, -1), spacing)
+    write_nifti(folder / names["displacement"], np.transpose(seq.displacement_mm, (2, 3, 0, 1)), spacing)
+    write_nifti(folder / names["strain"], np.moveaxis(seq.strain, 0, -1), spacing)
+    return names
+
+
+def _entry(case: str, names: dict[str, str]) -> dict:
+    return {
+        "case": case,
+        "image": names["rf"],
+        "sidecar": f"{case}_rf.json",
+        "displacement": names["displacement"],
+        "strain": names["strain"],
+    }
+
+
+def _metric_inclusion(inclusions: list, shape: tuple[int, int], spacing_mm: tuple[float, float]) -> dict | None:
+    """The disc the metrics score a realistic case on: the inscribed disc of the largest stiffness inclusion whose
+    target and background regions fit the frame (``bundle.metrics.phantom_regions``), or None."""
+    from bundle.metrics.regions import phantom_regions  # the metrics build on simulation.mechanics: import late
+    from bundle.simulation.tissue import inscribed_radius_mm
+
+    for inc in sorted(inclusions, key=lambda i: -i["radius_mm"]):
+        radius = inscribed_radius_mm(inc)
+        if radius < 2.0:
+            continue
+        disc = Inclusion((inc["center_mm"][0], inc["center_mm"][1]), radius, inc["stiffness_ratio"])
+        try:
+            phantom_regions(shape, spacing_mm, disc)
+        except ElastographyInputError:
+            continue
+        return {"center_mm": list(disc.center_mm), "radius_mm": radius, "stiffness_ratio": disc.stiffness_ratio}
+    return None
+
+
+def _realistic_case(index, seed_seq, spec: DatasetSpec, realistic: RealisticSpec, folder: Path) -> dict:
+    seq = simulate_realistic(realistic, spec.num_post_frames, seed_seq)
+    case = f"case_{index:04d}"
+    spacing = seq.acquisition.spacing_mm
+    names = _write_arrays(folder, case, ".nii.gz" if spec.compress else ".nii", seq, spacing)
+    sidecar = {
+        "acquisition": seq.acquisition.to_dict(),
+        "phantom": {
+            "inclusion": _metric_inclusion(seq.inclusions_mm, seq.rf.shape[1:], spacing),
+            "inclusion_note": "inscribed disc of the largest stiffness inclusion that the metrics' regions fit "
+            "(other inclusions, layers and rigid motion are in simulation.parameters)",
+            "applied_strains": list(seq.applied_strains),
+        },
+        "simulation": {
+            "mode": "realistic",
+            "seed_entropy": str(seed_seq.entropy),
+            "spawn_key": list(seed_seq.spawn_key),
+            "remake": "simulate_realistic(RealisticSpec(**spec), num_post_frames, "
+            "SeedSequence(seed_entropy, spawn_key=spawn_key))",
+            "num_post_frames": spec.num_post_frames,
+            "spec": realistic.to_dict(),
+            "parameters": seq.parameters,
+        },
+        "frames": "frame 0 before compression; frame k >= 1 at applied_strains[k - 1] plus the rigid motion",
+        "frame_pairs": "first",
+        "ground_truth_grid": "displacement and strain are given on the pre-frame pixel grid",
+        "strain_definition": "axial derivative of the axial displacement (rigid motion included), compression negative",
+    }
+    (folder / f"{case}_rf.json").write_text(json.dumps(sidecar, indent=1))
+    return _entry(case, names)
+
+
+def _simulate_case(job: tuple) -> dict:
+    index, seed_seq, config, spec, folder, realistic = job
+    if spec.mode == "realistic":
+        return _realistic_case(index, seed_seq, spec, realistic, folder)
     draw_seed, render_seed = seed_seq.spawn(2)
     inclusion, levels = random_case(
         config,
@@ -95,12 +179,7 @@ def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, Datase
     )
     seq = simulate_sequence(config, inclusion, levels, seed=render_seed)
     case = f"case_{index:04d}"
-    ext = ".nii.gz" if spec.compress else ".nii"
-    spacing = config.acquisition.spacing_mm
-    names = {k: f"{case}_{k}{ext}" for k in ("rf", "displacement", "strain")}
-    write_nifti(folder / names["rf"], np.moveaxis(seq.rf, 0, -1), spacing)
-    write_nifti(folder / names["displacement"], np.transpose(seq.displacement_mm, (2, 3, 0, 1)), spacing)
-    write_nifti(folder / names["strain"], np.moveaxis(seq.strain, 0, -1), spacing)
+    names = _write_arrays(folder, case, ".nii.gz" if spec.compress else ".nii", seq, config.acquisition.spacing_mm)
     sidecar = {
         "acquisition": config.acquisition.to_dict(),
         "phantom": seq.description(),
@@ -115,13 +194,7 @@ def _simulate_case(job: tuple[int, np.random.SeedSequence, PhantomConfig, Datase
     }
     sidecar["simulation"].pop("acquisition")
     (folder / f"{case}_rf.json").write_text(json.dumps(sidecar, indent=1))
-    return {
-        "case": case,
-        "image": names["rf"],
-        "sidecar": f"{case}_rf.json",
-        "displacement": names["displacement"],
-        "strain": names["strain"],
-    }
+    return _entry(case, names)
 
 
 def write_dataset(
@@ -131,18 +204,22 @@ def write_dataset(
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    realistic: RealisticSpec | None = None,
 ) -> Path:
     """Simulate ``spec.num_sequences`` cases into ``output_dir`` and return the datalist path.
+
+    ``config`` is used by the convolution mode, ``realistic`` (default :class:`RealisticSpec`) by the realistic one.
 
     Raises:
         ElastographyInputError: ``output_dir`` exists and is not empty and ``overwrite`` is False.
     """
     spec = spec or DatasetSpec()
     config = config or PhantomConfig()
+    realistic = realistic or RealisticSpec()
     output_dir = Path(output_dir)
     with atomic_directory(output_dir, overwrite=overwrite) as staging, ExitStack() as stack:
         seeds = np.random.SeedSequence(spec.seed).spawn(spec.num_sequences)
-        jobs = [(i, seeds[i], config, spec, staging) for i in range(spec.num_sequences)]
+        jobs = [(i, seeds[i], config, spec, staging, realistic) for i in range(spec.num_sequences)]
         workers = max(1, min(workers or os.cpu_count() or 1, spec.num_sequences))
         start = time.perf_counter()
         entries = []
@@ -159,10 +236,14 @@ def write_dataset(
                 entries.append(entry)
                 bar.update()
         n_train, n_val, _ = split_counts(spec.num_sequences, spec.split)
+        is_realistic = spec.mode == "realistic"
         datalist = {
             "description": "simulated quasi-static compression sequences (bundle.simulation)",
-            "acquisition": config.acquisition.to_dict(),
+            "mode": spec.mode,
+            # realistic: every case has its own acquisition (in its sidecar)
+            "acquisition": None if is_realistic else config.acquisition.to_dict(),
             "spec": {**spec.__dict__, "strain_range": list(spec.strain_range), "split": list(spec.split)},
+            **({"realistic": realistic.to_dict()} if is_realistic else {}),
             "seconds": round(time.perf_counter() - start, 2),
             "training": entries[:n_train],
             "validation": entries[n_train : n_train + n_val],

