@@ -6,7 +6,9 @@ Example::
     python scripts/evaluate.py --datalist data/simulated/datalist.json --split test --estimators ncc \\
         --output eval/baseline
 
-Writes per_frame.csv, summary.csv, results.json (with the regions used), table.txt and figures/*.png.
+Writes per_frame.csv, summary.csv, results.json (with the regions used), table.txt and figures/*.png. A case
+that cannot be read or that an estimator refuses is skipped and listed with its file and the reason (results.json
+``skipped``, table.txt, the console); exit status 2 when no case could be scored.
 The same job as a bundle config: ``python -m monai.bundle run --config_file configs/evaluate.json``.
 """
 
