@@ -113,7 +113,12 @@ def select_frame_pairs(
     correlation >= ``min_correlation``, with ``fallback=True`` (none with ``floor_strain=None``); else empty.
 
     Args:
+        min_strain, max_strain, target_strain: fractions of ``|strain|``; ``min_correlation``: of the envelopes.
+        floor_strain: the lowest ``|strain|`` (fraction) a fallback pair may have; None: no fallback.
         candidates_out: if given, every candidate's coarse estimate is appended to it (for error messages).
+
+    Raises:
+        ValueError: ``min_strain > max_strain``, a negative one, a correlation outside [-1, 1], a floor <= 0.
     """
     _check_selection(min_strain, max_strain, min_correlation, floor_strain)
     n = frames.shape[0]
