@@ -72,10 +72,12 @@ def draw_echogenicity(
     low_cells: tuple[float, float] = (0.5, 3.0),
     specular_probability: float = 0.8,
     specular_db: tuple[float, float] = (6.0, 20.0),
+    kinds: tuple[str, ...] = ("hypo", "iso", "hyper"),
 ) -> EchoModel:
     """Draw an echogenicity model for ``tissue`` (see the module docstring); ``cell_area_mm2`` is the resolution
     cell (axial x lateral FWHM) that turns scatterers per cell into a density, ``region_mm`` the imaged window
-    ((z0, z1), (x0, x1)) where blobs are placed."""
+    ((z0, z1), (x0, x1)) where blobs are placed; ``kinds`` are the echogenicities an inclusion is drawn from
+    (equally likely)."""
     h, w = tissue.shear_modulus.shape
     dz, dx = tissue.spacing_mm
     zz, xx = np.meshgrid(np.arange(h) * dz, np.arange(w) * dx, indexing="ij")
@@ -84,7 +86,7 @@ def draw_echogenicity(
     amplitude = 10.0 ** (np.asarray(layer_gain)[tissue.layer_index] / 20.0)
     inclusion_echo = []
     for k in range(len(tissue.inclusions)):
-        kind = str(rng.choice(("hypo", "iso", "hyper")))
+        kind = str(rng.choice(kinds))
         gain = 0.0 if kind == "iso" else float(rng.uniform(*(hypo_db if kind == "hypo" else hyper_db)))
         amplitude = np.where(tissue.inclusion_label == k + 1, amplitude * 10.0 ** (gain / 20.0), amplitude)
         inclusion_echo.append({"echogenicity": kind, "gain_db": gain})
