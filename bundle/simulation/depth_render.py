@@ -8,8 +8,8 @@ z_k); a scatterer at depth z between z_k and z_k+1 is rendered with both pulses,
 (t = (z - z_k) / (z_k+1 - z_k)), so its pulse changes linearly with depth. The lateral beam is a Gaussian of each
 scatterer's own width (in lines), so the lateral resolution follows the beam model at every depth without bands.
 
-Pulses are functions of the offset in samples (sample index minus scatterer depth); :func:`pulse_from_samples`
-turns a finely sampled pulse into one (cubic spline, zero outside its support).
+Pulses are given sampled ``oversampling`` times finer than the RF (the sub-sample fit reads them at exact
+fractions, with no interpolation).
 """
 
 from __future__ import annotations
@@ -18,30 +18,11 @@ import math
 
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
-from scipy.interpolate import CubicSpline
 
-from bundle.simulation.rf import fit_pulse_polynomials
-
-__all__ = ["pulse_from_samples", "pulse_half_taps", "band_coefficients", "render_rf_banded"]
+__all__ = ["pulse_half_taps", "band_coefficients", "render_rf_banded"]
 
 #: polynomial degrees tried, in order, until the sub-sample fit is within tolerance
 _DEGREES = (5, 7, 9, 11, 13)
-
-
-def pulse_from_samples(samples: np.ndarray, oversampling: int):
-    """A function of the offset (in RF samples) from a pulse sampled ``oversampling`` times finer than the RF,
-    centred in its array; a cubic spline inside its support, zero outside."""
-    samples = np.asarray(samples, dtype=np.float64)
-    half = (samples.size - 1) / 2.0
-    t = (np.arange(samples.size) - half) / oversampling
-    spline = CubicSpline(t, samples, bc_type="natural")
-
-    def pulse(offset):
-        offset = np.asarray(offset, dtype=np.float64)
-        inside = np.abs(offset) <= t[-1]
-        return np.where(inside, spline(np.clip(offset, t[0], t[-1])), 0.0)
-
-    return pulse
 
 
 def pulse_half_taps(samples: np.ndarray, oversampling: int, threshold: float = 2e-3) -> int:
@@ -53,18 +34,40 @@ def pulse_half_taps(samples: np.ndarray, oversampling: int, threshold: float = 2
     return int(math.ceil(reach)) + 1
 
 
-def band_coefficients(pulses, half_taps: int, tolerance: float = 1e-4) -> np.ndarray:
-    """Sub-sample polynomial coefficients ``(K, Q, 2 (half_taps + 1) + 1)`` of K pulse functions, at the lowest
-    degree in 7, 9, 11, 13 that fits every pulse within ``tolerance`` of the unit peak."""
+def band_coefficients(fine_pulses, oversampling: int, half_taps: int, tolerance: float = 1e-4) -> np.ndarray:
+    """Sub-sample polynomial coefficients ``(K, Q, 2 (half_taps + 1) + 1)`` of K pulses sampled ``oversampling``
+    (even) times finer than the RF and centred in their (odd-length) arrays.
+
+    For tap m and fraction f = j / oversampling (|f| <= 1/2) the pulse value ``p(m - f)`` is a sample of the fine
+    pulse, so the least-squares fit ``p(m - f) ~= sum_q C[q, m] (2 f)^q`` needs no interpolation. The lowest degree
+    in 5, 7, ..., 13 whose largest residual over every tap, fraction and pulse is within ``tolerance`` (of the unit
+    peak) is used.
+
+    Raises:
+        ValueError: no degree up to 13 fits (a pulse with content above the RF's Nyquist frequency).
+    """
+    if oversampling < 8 or oversampling % 2:
+        raise ValueError(f"oversampling must be an even number >= 8, got {oversampling}")
     ka = half_taps + 1
-    taps = np.arange(-ka, ka + 1).astype(np.float64)
+    taps = np.arange(-ka, ka + 1)
+    j = np.arange(-(oversampling // 2), oversampling // 2 + 1)
+    frac2 = 2.0 * j / oversampling
+    targets = []
+    for pulse in fine_pulses:
+        pulse = np.asarray(pulse, dtype=np.float64)
+        centre = (pulse.size - 1) // 2
+        idx = centre + taps[None, :] * oversampling - j[:, None]  # (fractions, taps)
+        inside = (idx >= 0) & (idx < pulse.size)
+        targets.append(np.where(inside, pulse[np.clip(idx, 0, pulse.size - 1)], 0.0))
+    targets = np.stack(targets)  # (K, fractions, taps)
     for degree in _DEGREES:
-        try:
-            return np.stack([fit_pulse_polynomials(p, degree, taps, tolerance) for p in pulses])
-        except ValueError:
-            if degree == _DEGREES[-1]:
-                raise
-    raise AssertionError("unreachable")
+        basis = np.vander(frac2, degree + 1, increasing=True)  # (fractions, Q)
+        flat = np.moveaxis(targets, 1, 0).reshape(j.size, -1)
+        coeffs, *_ = np.linalg.lstsq(basis, flat, rcond=None)
+        residual = float(np.abs(basis @ coeffs - flat).max())
+        if residual <= tolerance:
+            return np.moveaxis(coeffs.reshape(degree + 1, len(targets), taps.size), 1, 0)
+    raise ValueError(f"pulse polynomial of degree {_DEGREES[-1]} misses by {residual:.2e}")
 
 
 def render_rf_banded(

@@ -32,7 +32,7 @@ from scipy.ndimage import map_coordinates, spline_filter
 from bundle.acquisition import Acquisition
 from bundle.simulation.attenuation import attenuate_pulse
 from bundle.simulation.beam import draw_beam
-from bundle.simulation.depth_render import band_coefficients, pulse_from_samples, pulse_half_taps, render_rf_banded
+from bundle.simulation.depth_render import band_coefficients, pulse_half_taps, render_rf_banded
 from bundle.simulation.echogenicity import draw_echogenicity, scatterers, specular_scatterers
 from bundle.simulation.fem import solve_compression
 from bundle.simulation.motion import draw_motion, move_points
@@ -42,8 +42,8 @@ from bundle.simulation.tissue import draw_tissue
 __all__ = ["RealisticSpec", "RealisticSequence", "draw_acquisition", "simulate_realistic"]
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-#: the fine pulse is sampled this many times faster than the RF (cubic spline between its samples)
-_OVERSAMPLING = 16
+#: the fine pulse is sampled this many times faster than the RF (the sub-sample fit reads it at j / 64 samples)
+_OVERSAMPLING = 64
 #: FEM solved at this compression and scaled (linear elasticity)
 _UNIT_STRAIN = 0.01
 
@@ -180,16 +180,20 @@ def draw_acquisition(rng: np.random.Generator, spec: RealisticSpec) -> tuple[Acq
 
 def _band_limited(pulse: np.ndarray, fine_fs: float, fs: float) -> np.ndarray:
     """The fine pulse without content above the RF's Nyquist frequency (raised-cosine taper 0.4-0.5 fs: the
-    receiver's anti-aliasing filter), its ends tapered to zero."""
+    receiver's anti-aliasing filter)."""
     n = 1 << int(math.ceil(math.log2(2 * pulse.size)))
     f = np.fft.rfftfreq(n, 1.0 / fine_fs)
     taper = np.clip((0.5 * fs - f) / (0.1 * fs), 0.0, 1.0)
     taper = 0.5 - 0.5 * np.cos(np.pi * taper)
-    limited = np.fft.irfft(np.fft.rfft(pulse, n) * taper, n)[: pulse.size]
-    # smooth the ends to zero (raised cosine over the outer quarter): the renderer's sub-sample polynomials
-    # cannot follow a step where the array stops, and the asymmetric spectrum's kink leaves slow tails
+    return np.fft.irfft(np.fft.rfft(pulse, n) * taper, n)[: pulse.size]
+
+
+def _tapered_ends(pulse: np.ndarray) -> np.ndarray:
+    """The pulse with its outer quarter on each side brought smoothly to zero (raised cosine): the sub-sample
+    polynomials cannot follow a step where the array stops, and the asymmetric spectrum's kink and the
+    attenuation filter leave slowly decaying tails."""
     t = np.abs(np.linspace(-1.0, 1.0, pulse.size))
-    return limited * (0.5 + 0.5 * np.cos(np.pi * np.clip((t - 0.75) / 0.25, 0.0, 1.0)))
+    return pulse * (0.5 + 0.5 * np.cos(np.pi * np.clip((t - 0.75) / 0.25, 0.0, 1.0)))
 
 
 def _pulses(rng, acq: Acquisition, a0: float, depth_mm: float, band_spacing_mm: float):
@@ -198,12 +202,12 @@ def _pulses(rng, acq: Acquisition, a0: float, depth_mm: float, band_spacing_mm: 
     drawn = draw_pulse(rng, fs_hz=fs, f0_range_mhz=(f0 / 1e6, f0 / 1e6), bandwidth_range=(bw, bw))
     fine_fs = fs * _OVERSAMPLING
     fine = _band_limited(make_pulse(drawn.shape, f0, bw, fine_fs, skew=drawn.parameters["skew"]), fine_fs, fs)
-    fine = fine / np.abs(fine).max()
+    fine = _tapered_ends(fine / np.abs(fine).max())
     n_bands = max(2, int(math.ceil(depth_mm / band_spacing_mm)) + 1)
     depths = np.linspace(0.0, depth_mm, n_bands)
-    band = [attenuate_pulse(fine, fine_fs, z * 1e-3, a0) for z in depths]
+    band = [_tapered_ends(attenuate_pulse(fine, fine_fs, z * 1e-3, a0)) for z in depths]
     half = max(pulse_half_taps(p, _OVERSAMPLING) for p in band)
-    coeffs = band_coefficients([pulse_from_samples(p, _OVERSAMPLING) for p in band], half)
+    coeffs = band_coefficients(band, _OVERSAMPLING, half)
     energy = np.array([np.sum(p * p) for p in band])
     gain = np.sqrt(energy[0] / energy)
     measured_f0, measured_bw = measure_spectrum(fine, fine_fs)

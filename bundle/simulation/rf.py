@@ -16,7 +16,7 @@ from scipy.fft import irfft, next_fast_len, rfft
 
 from bundle.acquisition import Acquisition
 
-__all__ = ["PSF", "render_rf", "add_noise", "fit_pulse_polynomials"]
+__all__ = ["PSF", "render_rf", "add_noise"]
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
@@ -68,25 +68,16 @@ def _pulse(offset_samples: np.ndarray, psf: PSF) -> np.ndarray:
 
 
 def _pulse_polynomials(psf: PSF, degree: int, taps: np.ndarray) -> np.ndarray:
-    """Sub-sample polynomial coefficients of the Gaussian-cosine pulse (see :func:`fit_pulse_polynomials`)."""
-    return fit_pulse_polynomials(lambda offset: _pulse(offset, psf), degree, taps)
-
-
-def fit_pulse_polynomials(pulse, degree: int, taps: np.ndarray, tolerance: float | None = None) -> np.ndarray:
     """Coefficients ``C (degree + 1, len(taps))`` with ``pulse(m - f) ~= sum_q C[q, m] (2 f)^q`` for |f| <= 1/2.
 
-    ``pulse`` is any function of the offset in samples (sample index minus scatterer depth). A least-squares fit
-    in the scaled variable 2f (well conditioned on [-1, 1]) on a dense grid of f.
-
-    Raises:
-        ValueError: the fit misses the pulse by more than ``tolerance`` (default ``POLYNOMIAL_TOLERANCE``).
+    A least-squares fit in the scaled variable 2f (well conditioned on [-1, 1]) on a dense grid of f.
     """
     frac = np.linspace(-0.5, 0.5, 257)
     basis = np.vander(2.0 * frac, degree + 1, increasing=True)  # (257, degree + 1)
-    targets = pulse(taps[None, :] - frac[:, None])  # (257, taps)
+    targets = _pulse(taps[None, :] - frac[:, None], psf)  # (257, taps)
     coeffs, *_ = np.linalg.lstsq(basis, targets, rcond=None)
     residual = np.abs(basis @ coeffs - targets).max()
-    if residual > (POLYNOMIAL_TOLERANCE if tolerance is None else tolerance):
+    if residual > POLYNOMIAL_TOLERANCE:
         raise ValueError(f"pulse polynomial of degree {degree} misses by {residual:.2e}; raise the degree")
     return coeffs
 

@@ -10,7 +10,7 @@ import pytest
 from scipy.signal import hilbert
 
 from bundle.simulation.beam import BeamModel
-from bundle.simulation.depth_render import band_coefficients, pulse_from_samples, pulse_half_taps, render_rf_banded
+from bundle.simulation.depth_render import band_coefficients, pulse_half_taps, render_rf_banded
 from bundle.simulation.echogenicity import draw_echogenicity, scatterers
 from bundle.simulation.motion import Motion, move_points
 from bundle.simulation.pulse import make_pulse
@@ -22,9 +22,9 @@ DZ = C * 1e3 / (2 * FS)  # mm per sample
 LAMBDA = C * 1e3 / F0  # 0.308 mm
 
 
-def _coefficients(bw=0.7, over=16):
+def _coefficients(bw=0.7, over=32):
     fine = make_pulse("gaussian", F0, bw, FS * over)
-    return band_coefficients([pulse_from_samples(fine, over)] * 2, pulse_half_taps(fine, over))
+    return band_coefficients([fine, fine], over, pulse_half_taps(fine, over))
 
 
 def _lateral_fwhm_mm(profile, pitch):
@@ -77,10 +77,9 @@ def test_beam_model_formulas():
 
 def test_bands_blend_the_pulse_linearly_in_depth():
     """A scatterer a quarter of the way from band 0 to band 1 gets 3/4 of pulse 0 plus 1/4 of pulse 1."""
-    over = 16
+    over = 32
     a = make_pulse("gaussian", F0, 0.7, FS * over)
-    b = 0.2 * make_pulse("gaussian", F0, 0.7, FS * over)
-    coeffs = band_coefficients([pulse_from_samples(a, over), pulse_from_samples(b, over)], pulse_half_taps(a, over))
+    coeffs = band_coefficients([a, 0.2 * a], over, pulse_half_taps(a, over))
 
     def one(c):
         depth, lateral, amp, sigma = np.array([125.3]), np.array([2.0]), np.ones(1), np.ones(1)
