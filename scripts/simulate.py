@@ -16,6 +16,7 @@ The same job as a MONAI bundle config: ``python -m monai.bundle run --config_fil
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
+from bundle.errors import ElastographyInputError  # noqa: E402
 from bundle.simulation.dataset import DatasetSpec, write_dataset  # noqa: E402
 from bundle.simulation.phantom import PhantomConfig  # noqa: E402
 from bundle.simulation.realistic import RealisticSpec  # noqa: E402
@@ -32,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", type=Path, required=True, help="folder to create (must not exist or be empty)")
     p.add_argument("--mode", choices=("convolution", "realistic"), default="convolution", help="which simulator")
+    p.add_argument(
+        "--realistic",
+        default="{}",
+        help="realistic mode: JSON of RealisticSpec fields to change, e.g. '{\"max_pixels\": 600000}'",
+    )
     p.add_argument("--num-sequences", type=int, default=12)
     p.add_argument("--post-frames", type=int, default=3, help="post-compression frames per sequence (T)")
     p.add_argument("--height", type=int, default=2048, help="RF samples per line")
@@ -51,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    try:
+        realistic = RealisticSpec(**json.loads(a.realistic))
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        raise ElastographyInputError(f"--realistic: {err}") from None
     acquisition = Acquisition(a.fs_mhz * 1e6, a.fc_mhz * 1e6, a.c, a.pitch_mm, a.bandwidth)
     config = PhantomConfig(shape=(a.height, a.width), acquisition=acquisition, snr_db=a.snr_db)
     spec = DatasetSpec(
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=a.workers,
         overwrite=a.overwrite,
         progress=not a.no_progress,
-        realistic=RealisticSpec(),
+        realistic=realistic,
     )
     print(f"wrote {spec.num_sequences} sequences; datalist: {datalist}")
     return 0

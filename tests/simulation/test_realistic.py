@@ -79,6 +79,12 @@ def test_realistic_dataset_is_worker_independent_readable_and_scored(tmp_path):
     data = json.loads(one.read_text())
     assert data["mode"] == "realistic" and data["acquisition"] is None
 
+    # the sidecar is enough to re-make its case
+    sim = json.loads((one.parent / "case_0002_rf.json").read_text())["simulation"]
+    seed = np.random.SeedSequence(int(sim["seed_entropy"]), spawn_key=tuple(sim["spawn_key"]))
+    again = simulate_realistic(RealisticSpec(**sim["spec"]), sim["num_post_frames"], seed)
+    assert np.array_equal(again.rf, read_rf(one.parent / "case_0002_rf.nii").frames)
+
     from bundle.evaluation.runner import evaluate_datalist
 
     result = evaluate_datalist(one, ["ncc"], split="all", figures=False, progress=False)
