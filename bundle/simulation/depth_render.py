@@ -82,12 +82,19 @@ def render_rf_banded(
 ) -> np.ndarray:
     """Sum the depth-dependent PSFs of point scatterers into an RF frame.
 
+    Each scatterer is deposited once, with one polynomial order more than the pulses need: on the segment between
+    band depths z_k and z_k+1 (length Delta, samples) a scatterer at ``z = n + f`` has the blending weight
+    ``t = (n - z_k) / Delta + (2 f) / (2 Delta)``, so ``t (2 f)^q`` deposits are ``a(n) D_q + D_(q+1) / (2 Delta)``
+    with ``a(n)`` a per-row factor: both bands' inputs come from the same deposits ``D_q`` by row weights. A row's
+    segment is taken from its nearest sample n, so within half a sample of a band depth the weights extend the
+    neighbouring segment's line (still summing to 1).
+
     Args:
         depth_samples: ``(N,)`` continuous depth of each scatterer in samples (sample i at depth i).
         lateral_lines: ``(N,)`` continuous lateral position in lines.
         amplitude: ``(N,)`` reflectivity (times any depth gain).
         sigma_lines: ``(N,)`` lateral standard deviation of each scatterer's beam (lines).
-        band_depths_samples: ``(K,)`` increasing depths (samples) of the bands.
+        band_depths_samples: ``(K,)`` increasing depths (samples) of the bands, K >= 2.
         coefficients: ``(K, Q, 2 ka + 1)`` from :func:`band_coefficients` (taps -ka..ka).
         shape: (H, W) of the frame.
         lateral_truncation: the beam is evaluated within this many of its standard deviations.
@@ -97,52 +104,75 @@ def render_rf_banded(
     """
     h, w = shape
     n_bands, n_orders, n_taps = coefficients.shape
+    bands = np.asarray(band_depths_samples, dtype=np.float64)
+    if n_bands < 2 or bands.size != n_bands or np.any(np.diff(bands) <= 0):
+        raise ValueError("need K >= 2 increasing band depths, one per coefficient set")
     ka = (n_taps - 1) // 2
     z = np.asarray(depth_samples, dtype=np.float64)
     x = np.asarray(lateral_lines, dtype=np.float64)
     amp = np.asarray(amplitude, dtype=np.float64)
     sigma = np.broadcast_to(np.asarray(sigma_lines, dtype=np.float64), z.shape)
     reach = np.ceil(lateral_truncation * sigma)
-    keep = (z > -ka) & (z < h - 1 + ka) & (x > -reach) & (x < w - 1 + reach)
+    keep = (z > -ka) & (z < h - 1 + ka) & (x > -reach) & (x < w - 1 + reach) & (amp != 0)
     z, x, amp, sigma = z[keep], x[keep], amp[keep], sigma[keep]
-    position = np.interp(z, band_depths_samples, np.arange(n_bands, dtype=np.float64))
     out = np.zeros((h, w), dtype=np.float64)
+    if not z.size:
+        return out.astype(np.float32)
+    rows = h + 2 * ka  # deposit row r holds sample n = r - ka
+    deposits, pl = _deposit(z, x, amp, sigma, rows, w, ka, n_orders + 1, lateral_truncation)
+    n = np.arange(rows) - ka
+    segment = np.clip(np.searchsorted(bands, n, side="right") - 1, 0, n_bands - 2)
+    delta = np.diff(bands)[segment]
+    a = (n - bands[segment]) / delta  # (rows,)
     for k in range(n_bands):
-        weight = np.clip(1.0 - np.abs(position - k), 0.0, None)
-        sel = weight > 0
-        if not sel.any():
+        lower = segment == k - 1  # rows where band k is the upper band: weight t
+        upper = segment == k  # rows where band k is the lower band: weight 1 - t
+        sel = np.nonzero(lower | upper)[0]
+        if not sel.size:
             continue
-        _render_band(out, z[sel], x[sel], amp[sel] * weight[sel], sigma[sel], coefficients[k], lateral_truncation)
+        r0, r1 = int(sel[0]), int(sel[-1]) + 1
+        wa = np.where(lower[r0:r1], a[r0:r1], 1.0 - a[r0:r1])[:, None]
+        wd = (np.where(lower[r0:r1], 1.0, -1.0) / (2.0 * delta[r0:r1]))[:, None]
+        inputs = wa * deposits[:n_orders, r0:r1] + wd * deposits[1 : n_orders + 1, r0:r1]  # (Q, rows_k, wp)
+        span = r1 - r0
+        nfft = next_fast_len(span + n_taps - 1, real=True)
+        spectrum = np.einsum("qfw,qf->fw", rfft(inputs, nfft, axis=1), rfft(coefficients[k], nfft, axis=1))
+        full = irfft(spectrum, nfft, axis=0)[: span + n_taps - 1, pl : pl + w]
+        # full row i = sum_c C[c] G[i - c]; G row 0 is sample r0 - ka, tap c is offset c - ka: sample r0 - 2 ka + i
+        first = r0 - 2 * ka
+        lo, hi = max(0, first), min(h, first + full.shape[0])
+        if hi > lo:
+            out[lo:hi] += full[lo - first : hi - first]
     return out.astype(np.float32)
 
 
-def _render_band(out, z, x, amp, sigma, coeffs, truncation) -> None:
-    """Add the scatterers' PSFs of one band (pulse polynomial ``coeffs (Q, taps)``) into ``out (H, W)``."""
-    h, w = out.shape
-    n_orders, n_taps = coeffs.shape
-    ka = (n_taps - 1) // 2
-    kl = max(1, int(math.ceil(truncation * sigma.max())))
-    n = np.rint(z).astype(np.int64)
-    row0 = int(n.min())
-    rows = int(n.max()) - row0 + 1
-    pl = 2 * kl
+#: lateral half-widths (lines) the scatterers are grouped by, so a narrow beam does not pay for the widest one
+_LATERAL_LADDER = np.array([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256])
+
+
+def _deposit(z, x, amp, sigma, rows, w, ka, n_orders, truncation):
+    """Deposits ``(n_orders, rows, w + 2 pl)`` of ``amplitude x beam x (2 f)^q`` at each scatterer's nearest
+    sample (row ``n + ka``) and its lateral taps, and the column padding ``pl``."""
+    half = np.ceil(truncation * sigma).astype(np.int64)
+    if half.max() > _LATERAL_LADDER[-1]:
+        raise ValueError(f"beam of {sigma.max():.0f} lines is wider than the renderer's {_LATERAL_LADDER[-1]} taps")
+    group = np.searchsorted(_LATERAL_LADDER, np.maximum(half, 1))
+    pl = 2 * int(_LATERAL_LADDER[group.max()])
     wp = w + 2 * pl
-    frac2 = 2.0 * (z - n)
-    cols = np.rint(x).astype(np.int64)[:, None] + np.arange(-kl, kl + 1)[None, :]  # (N, L)
-    beam = np.exp(-0.5 * ((cols - x[:, None]) / sigma[:, None]) ** 2) * amp[:, None]
-    flat = ((n[:, None] - row0) * wp + (cols + pl)).ravel()
+    n = np.rint(z).astype(np.int64)
+    frac2_all = 2.0 * (z - n)
+    flats, beams, fracs = [], [], []
+    for g in np.unique(group):
+        idx = np.nonzero(group == g)[0]
+        kl = int(_LATERAL_LADDER[g])
+        cols = np.rint(x[idx]).astype(np.int64)[:, None] + np.arange(-kl, kl + 1)[None, :]  # (N_g, L_g)
+        beams.append((np.exp(-0.5 * ((cols - x[idx, None]) / sigma[idx, None]) ** 2) * amp[idx, None]).ravel())
+        flats.append(((n[idx, None] + ka) * wp + (cols + pl)).ravel())
+        fracs.append(np.repeat(frac2_all[idx], 2 * kl + 1))
+    flat, weight, frac2 = np.concatenate(flats), np.concatenate(beams), np.concatenate(fracs)
     deposits = np.empty((n_orders, rows * wp), dtype=np.float64)
-    weight = beam
     for q in range(n_orders):
         if q:
-            weight = weight * frac2[:, None]
-        deposits[q] = np.bincount(flat, weights=weight.ravel(), minlength=rows * wp)
-    deposits = deposits.reshape(n_orders, rows, wp)
-    nfft = next_fast_len(rows + n_taps - 1, real=True)
-    spectrum = np.einsum("qfw,qf->fw", rfft(deposits, nfft, axis=1), rfft(coeffs, nfft, axis=1))
-    full = irfft(spectrum, nfft, axis=0)[: rows + n_taps - 1, pl : pl + w]
-    # full row r = sum_c C[c] D[r - c]; tap c is offset m = c - ka, so r holds output sample row0 - ka + r
-    first = row0 - ka
-    lo, hi = max(0, first), min(h, first + full.shape[0])
-    if hi > lo:
-        out[lo:hi] += full[lo - first : hi - first]
+            weight = weight * frac2
+        deposits[q] = np.bincount(flat, weights=weight, minlength=rows * wp)
+    return deposits.reshape(n_orders, rows, wp), pl

@@ -89,7 +89,7 @@ class RealisticSpec:
     decorrelation: tuple[float, float] = (0.0, 0.1)
     max_width_mm: float = 50.0
     max_pixels: int = 400_000
-    max_scatterers: int = 200_000
+    max_scatterers: int = 400_000
     tissue_grid_mm: float = 0.25
     fem_elements: int = 3000
     element_mm: tuple[float, float] = (0.5, 1.5)
