@@ -171,3 +171,21 @@ def test_rotation_and_slip_are_in_the_ground_truth():
     np.testing.assert_allclose(zk - z, math.cos(theta) * z - math.sin(theta) * (x - 10.0) - z, atol=1e-12)
     np.testing.assert_allclose(xk - x, math.sin(theta) * z + (math.cos(theta) - 1) * (x - 10.0) + shift, atol=1e-12)
     np.testing.assert_allclose(np.gradient(zk - z, 0.1, axis=0), math.cos(theta) - 1.0, atol=1e-12)
+
+
+def test_banded_renderer_reproduces_the_reference_renderer():
+    """One Gaussian-cosine pulse in every band and one beam width: the same RF as ``rf.render_rf`` (1e-5)."""
+    from bundle.acquisition import Acquisition
+    from bundle.simulation.rf import PSF, _pulse, render_rf
+
+    psf = PSF.from_acquisition(Acquisition(FS, F0, C, 0.3, 0.7), lateral_fwhm_mm=0.9)
+    over = 64
+    offsets = np.arange(-(psf.axial_half_taps + 3) * over, (psf.axial_half_taps + 3) * over + 1) / over
+    fine = _pulse(offsets, psf)
+    coeffs = band_coefficients([fine, fine, fine], over, psf.axial_half_taps)
+    rng = np.random.default_rng(3)
+    z, x, amp = rng.uniform(-5, 517, 20000), rng.uniform(-4, 52, 20000), rng.standard_normal(20000)
+    ref = render_rf(z, x, amp, psf, (512, 48))
+    sigma = np.full(z.size, psf.sigma_lines)
+    out = render_rf_banded(z, x, amp, sigma, np.array([0.0, 200.0, 511.0]), coeffs, (512, 48))
+    np.testing.assert_allclose(out, ref, atol=1e-5 * np.abs(ref).max())
