@@ -61,7 +61,8 @@ class RealisticSpec:
 
     Attributes:
         center_frequency_mhz, fractional_bandwidth, samples_per_period (any real number), line_pitch_mm,
-        depth_mm, lines (integers), attenuation_db_cm_mhz, snr_db, poisson_ratio: the drawn quantities.
+        depth_mm, lines (integers), attenuation_db_cm_mhz, snr_db (at mid-depth), poisson_ratio: the drawn
+        quantities.
         strain_range: compression of the post frames (log-uniform, sorted: unequal freehand steps).
         slip_step_mm, rotation_step_deg, decorrelation: motion ranges (:func:`bundle.simulation.motion.draw_motion`).
         max_width_mm: lateral width cap (a probe aperture): lines are cut to ``max_width_mm / pitch``.
@@ -336,7 +337,10 @@ def simulate_realistic(
             uz[idx], ux[idx] = _field(uz_c, nz, nx, g, side), _field(ux_c, nz, nx, g, side)
         zk, xk = move_points(all_z, all_x, uz, ux, motion, k)
         clean.append(render(zk, xk, all_amp))
-    noise_rms = float(np.sqrt(np.mean(clean[0] ** 2))) / 10.0 ** (snr_db / 20.0)
+    # the drawn SNR holds at mid-depth (rows 40-60 %): noise added before the TGC gain is amplified with depth,
+    # so shallower rows have a higher SNR and deeper ones a lower (down to noise where the signal has died out)
+    mid = clean[0][int(0.4 * h) : max(int(0.6 * h), int(0.4 * h) + 1)]
+    noise_rms = float(np.sqrt(np.mean(mid**2))) / 10.0 ** (snr_db / 20.0)
     rows_mm = np.arange(h) * dz
     row_gain = np.exp(np.interp(rows_mm, band_depths, np.log(tgc)))[:, None]
     rf = np.stack([((f + rrng.normal(0.0, noise_rms, f.shape)) * row_gain).astype(np.float32) for f in clean])
@@ -364,6 +368,7 @@ def simulate_realistic(
         "attenuation_db_cm_mhz": a0,
         "tgc": "amplitude gain sqrt(E(0) / E(z)) of the attenuated pulse energy, linear in depth between bands",
         "snr_db": snr_db,
+        "snr_reference": "RMS of the noise-free pre frame before TGC over rows 40-60 % of the depth / noise RMS",
         "beam": beam.to_dict(),
         "tissue": {
             **tissue_record,

@@ -98,3 +98,18 @@ def test_bad_mode_and_ranges_are_refused():
         DatasetSpec(mode="fancy")
     with pytest.raises(ValueError, match="range"):
         RealisticSpec(depth_mm=(60.0, 15.0))
+
+
+def test_drawn_snr_holds_at_mid_depth_and_falls_below():
+    """Noise is added before the TGC: 20 dB at rows 40-60 % of the depth, more above, less below."""
+    quiet = simulate_realistic(RealisticSpec(**SMALL, snr_db=(200.0, 200.0), attenuation_db_cm_mhz=(1.0, 1.0)), 1, 8)
+    noisy = simulate_realistic(RealisticSpec(**SMALL, snr_db=(20.0, 20.0), attenuation_db_cm_mhz=(1.0, 1.0)), 1, 8)
+    signal, noise = quiet.rf[0].astype(np.float64), (noisy.rf[0] - quiet.rf[0]).astype(np.float64)
+    h = signal.shape[0]
+
+    def snr_db(lo, hi):
+        rows = slice(int(lo * h), int(hi * h))
+        return 20 * np.log10(np.sqrt(np.mean(signal[rows] ** 2) / np.mean(noise[rows] ** 2)))
+
+    assert snr_db(0.4, 0.6) == pytest.approx(20.0, abs=1.0)
+    assert snr_db(0.05, 0.2) > snr_db(0.4, 0.6) > snr_db(0.8, 0.95)
