@@ -63,6 +63,7 @@ class RealisticSpec:
         center_frequency_mhz, fractional_bandwidth, samples_per_period (any real number), line_pitch_mm,
         depth_mm, lines (integers), attenuation_db_cm_mhz, snr_db (at mid-depth), poisson_ratio: the drawn
         quantities.
+        num_inclusions, num_layers, stiffness_ratio: tissue ranges (:func:`bundle.simulation.tissue.draw_tissue`).
         strain_range: compression of the post frames (log-uniform, sorted: unequal freehand steps).
         slip_step_mm, rotation_step_deg, decorrelation: motion ranges (:func:`bundle.simulation.motion.draw_motion`).
         max_width_mm: lateral width cap (a probe aperture): lines are cut to ``max_width_mm / pitch``.
@@ -84,6 +85,9 @@ class RealisticSpec:
     attenuation_db_cm_mhz: tuple[float, float] = (0.3, 1.0)
     snr_db: tuple[float, float] = (15.0, 40.0)
     poisson_ratio: tuple[float, float] = (0.49, 0.499)
+    num_inclusions: tuple[int, int] = (1, 4)
+    num_layers: tuple[int, int] = (0, 3)
+    stiffness_ratio: tuple[float, float] = (0.2, 6.0)
     strain_range: tuple[float, float] = (0.001, 0.05)
     slip_step_mm: tuple[float, float] = (0.0, 0.3)
     rotation_step_deg: tuple[float, float] = (0.0, 0.3)
@@ -107,6 +111,7 @@ class RealisticSpec:
             "attenuation_db_cm_mhz",
             "snr_db",
             "poisson_ratio",
+            "stiffness_ratio",
             "strain_range",
             "slip_step_mm",
             "rotation_step_deg",
@@ -114,7 +119,8 @@ class RealisticSpec:
             "element_mm",
         ):
             object.__setattr__(self, name, _pair(getattr(self, name)))
-        object.__setattr__(self, "lines", tuple(int(v) for v in self.lines))
+        for name in ("lines", "num_inclusions", "num_layers"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         if self.samples_per_period[0] < 2.5 or self.max_pixels < 64 * 64 or self.lines[0] < 4:
             raise ValueError("need >= 2.5 samples per period, >= 4 lines and max_pixels >= 4096")
 
@@ -224,9 +230,22 @@ def _pulses(rng, acq: Acquisition, a0: float, depth_mm: float, band_spacing_mm: 
     return depths, coeffs, gain, record, axial_energy_mm
 
 
+#: rows added above the probe surface before the spline fit (see :func:`_spline`)
+_TOP_PAD = 8
+
+
+def _spline(field: np.ndarray) -> np.ndarray:
+    """Cubic B-spline coefficients of a block field (H, W), with ``_TOP_PAD`` rows above the probe surface made by
+    point reflection about row 0 (u(-k) = 2 u(0) - u(k)): a linear field stays linear across the surface, where
+    the spline's own mirror boundary would put a kink (it bent a uniform strain by 10 % within 0.5 mm of the
+    probe)."""
+    top = 2.0 * field[:1] - field[_TOP_PAD:0:-1]
+    return spline_filter(np.concatenate([top, field]), order=3)
+
+
 def _field(coeffs_block, z_mm, x_mm, grid_mm, x_offset_mm):
-    """Cubic B-spline of a block field at image positions (mm)."""
-    pts = np.stack([np.asarray(z_mm) / grid_mm, (np.asarray(x_mm) + x_offset_mm) / grid_mm])
+    """A block field (coefficients of :func:`_spline`) at image positions (mm), by its cubic B-spline."""
+    pts = np.stack([np.asarray(z_mm) / grid_mm + _TOP_PAD, (np.asarray(x_mm) + x_offset_mm) / grid_mm])
     return map_coordinates(coeffs_block, pts.reshape(2, -1), order=3, prefilter=False, mode="nearest").reshape(
         np.shape(z_mm)
     )
@@ -263,13 +282,22 @@ def simulate_realistic(
     block_shape = (int(math.ceil((depth_mm + bottom) / g)) + 1, int(math.ceil((width_mm + 2 * side) / g)) + 1)
     side = ((block_shape[1] - 1) * g - width_mm) / 2.0  # centre the window exactly
     window = ((0.0, depth_mm), (side, side + width_mm))
-    tissue = draw_tissue(block_shape, (g, g), rng, radius_mm=(1.5, max(1.5, min(6.0, depth_mm / 5))), region_mm=window)
+    tissue = draw_tissue(
+        block_shape,
+        (g, g),
+        rng,
+        num_inclusions=spec.num_inclusions,
+        radius_mm=(1.5, max(1.5, min(6.0, depth_mm / 5))),
+        stiffness_ratio=spec.stiffness_ratio,
+        num_layers=spec.num_layers,
+        region_mm=window,
+    )
     nu = float(rng.uniform(*spec.poisson_ratio))
     block_mm = ((block_shape[0] - 1) * g, (block_shape[1] - 1) * g)
     element = float(np.clip(math.sqrt(block_mm[0] * block_mm[1] / spec.fem_elements), *spec.element_mm))
     fem = solve_compression(tissue.shear_modulus, (g, g), nu, -_UNIT_STRAIN, element)
-    uz_c = spline_filter(fem.axial_mm / _UNIT_STRAIN, order=3)  # per unit compression
-    ux_c = spline_filter(fem.lateral_mm / _UNIT_STRAIN, order=3)
+    uz_c = _spline(fem.axial_mm / _UNIT_STRAIN)  # per unit compression
+    ux_c = _spline(fem.lateral_mm / _UNIT_STRAIN)
 
     motion = draw_motion(
         rng,
