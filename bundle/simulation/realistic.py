@@ -320,14 +320,14 @@ def simulate_realistic(
     rot = max(abs(a) for a in motion.rotation_rad)
     margin_z = 1.2 * s_max * depth_mm + rot * width_mm / 2 + reach_z
     margin_x = 0.6 * s_max * width_mm + t_max + rot * depth_mm + reach_x
-    region = ((max(0.0, -reach_z), depth_mm + margin_z), (side - margin_x, side + width_mm + margin_x))
+    region = ((0.0, depth_mm + margin_z), (side - margin_x, side + width_mm + margin_x))  # no tissue above the probe
     area = (region[0][1] - region[0][0]) * (region[1][1] - region[1][0])
     expected = float(echo.density.max()) * area
     count_scale = min(1.0, spec.max_scatterers / expected)
     rrng = np.random.default_rng(render_seed)
 
-    def speckle():
-        zb, xb, amp = scatterers(echo, tissue, region, rrng, count_scale)
+    def speckle(share=1.0):
+        zb, xb, amp = scatterers(echo, tissue, region, rrng, count_scale * share)
         return zb, xb - side, amp
 
     z, x, amp = speckle()
@@ -358,7 +358,7 @@ def simulate_realistic(
         m = rrng.binomial(n_speckle, motion.decorrelation)
         if m:
             idx = rrng.choice(n_speckle, m, replace=False)
-            nz, nx, na = speckle()
+            nz, nx, na = speckle(min(1.0, 1.2 * m / n_speckle))  # a fresh draw of about 1.2 m, the first m used
             take = min(m, nz.size)
             idx, nz, nx, na = idx[:take], nz[:take], nx[:take], na[:take]
             all_z[idx], all_x[idx], all_amp[idx] = nz, nx, na
@@ -394,7 +394,7 @@ def simulate_realistic(
         "acquisition": acq_record,
         "pulse": pulse_record,
         "attenuation_db_cm_mhz": a0,
-        "tgc": "amplitude gain sqrt(E(0) / E(z)) of the attenuated pulse energy, linear in depth between bands",
+        "tgc": "amplitude gain sqrt(E(0) / E(z)) of the attenuated pulse energy, log-linear in depth between bands",
         "snr_db": snr_db,
         "snr_reference": "RMS of the noise-free pre frame before TGC over rows 40-60 % of the depth / noise RMS",
         "beam": beam.to_dict(),
