@@ -251,6 +251,23 @@ def _field(coeffs_block, z_mm, x_mm, grid_mm, x_offset_mm):
     )
 
 
+def _ground_truth(uz_c, ux_c, motion, shape, spacing_mm, grid_mm, side_mm):
+    """Displacement ``(T, 2, H, W)`` (mm) and axial strain ``(T, H, W)`` on the pre-frame pixel grid: the points
+    moved as the scatterers are (:func:`bundle.simulation.motion.move_points` with the same spline field), and
+    d u_z / d z by central differences at the pixel spacing."""
+    (h, w), (dz, pitch) = shape, spacing_mm
+    zz, xx = np.meshgrid(np.arange(h) * dz, np.arange(w) * pitch, indexing="ij")
+    gz, gx = _field(uz_c, zz, xx, grid_mm, side_mm), _field(ux_c, zz, xx, grid_mm, side_mm)
+    t = len(motion.strains)
+    displacement = np.empty((t, 2, h, w), dtype=np.float32)
+    strain = np.empty((t, h, w), dtype=np.float32)
+    for k in range(t):
+        zk, xk = move_points(zz, xx, gz, gx, motion, k)
+        displacement[k, 0], displacement[k, 1] = zk - zz, xk - xx
+        strain[k] = np.gradient(zk - zz, dz, axis=0)
+    return displacement, strain
+
+
 def _to_image(echo: dict, side: float) -> dict:
     """Echogenicity record with blob centres in image coordinates (the block's lateral offset removed)."""
     out = dict(echo)
@@ -373,16 +390,7 @@ def simulate_realistic(
     row_gain = np.exp(np.interp(rows_mm, band_depths, np.log(tgc)))[:, None]
     rf = np.stack([((f + rrng.normal(0.0, noise_rms, f.shape)) * row_gain).astype(np.float32) for f in clean])
 
-    # ground truth on the pre-frame pixel grid
-    zz, xx = np.meshgrid(rows_mm, np.arange(w) * pitch, indexing="ij")
-    gz, gx = _field(uz_c, zz, xx, g, side), _field(ux_c, zz, xx, g, side)
-    displacement = np.empty((num_post_frames, 2, h, w), dtype=np.float32)
-    strain = np.empty((num_post_frames, h, w), dtype=np.float32)
-    for k in range(num_post_frames):
-        zk, xk = move_points(zz, xx, gz, gx, motion, k)
-        displacement[k, 0], displacement[k, 1] = zk - zz, xk - xx
-        strain[k] = np.gradient(zk - zz, dz, axis=0)
-
+    displacement, strain = _ground_truth(uz_c, ux_c, motion, (h, w), (dz, pitch), g, side)
     inclusions = [{**inc, "center_mm": [inc["center_mm"][0], inc["center_mm"][1] - side]} for inc in tissue.inclusions]
     tissue_record = tissue.description()
     tissue_record["inclusions"] = inclusions
