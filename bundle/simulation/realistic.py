@@ -30,20 +30,17 @@ import numpy as np
 from scipy.ndimage import map_coordinates, spline_filter
 
 from bundle.acquisition import Acquisition
-from bundle.simulation.attenuation import attenuate_pulse
 from bundle.simulation.beam import draw_beam
-from bundle.simulation.depth_render import band_coefficients, pulse_half_taps, render_rf_banded
+from bundle.simulation.depth_render import render_rf_banded
 from bundle.simulation.echogenicity import draw_echogenicity, scatterers, specular_scatterers
 from bundle.simulation.fem import solve_compression
 from bundle.simulation.motion import draw_motion, move_points
-from bundle.simulation.pulse import draw_pulse, make_pulse, measure_spectrum
+from bundle.simulation.probe import band_pulses, draw_acquisition
 from bundle.simulation.tissue import draw_tissue
 
 __all__ = ["RealisticSpec", "RealisticSequence", "draw_acquisition", "simulate_realistic"]
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-#: the fine pulse is sampled this many times faster than the RF (the sub-sample fit reads it at j / 64 samples)
-_OVERSAMPLING = 64
 #: FEM solved at this compression and scaled (linear elasticity)
 _UNIT_STRAIN = 0.01
 
@@ -151,85 +148,6 @@ class RealisticSequence:
     inclusions_mm: list
 
 
-def draw_acquisition(rng: np.random.Generator, spec: RealisticSpec) -> tuple[Acquisition, tuple[int, int], dict]:
-    """Draw f0, bandwidth, samples per period, pitch, depth and lines; apply the width and pixel caps.
-
-    Returns:
-        the acquisition, the frame shape (H, W) and the record of drawn and capped values.
-    """
-    f0 = rng.uniform(*spec.center_frequency_mhz) * 1e6
-    bandwidth = rng.uniform(*spec.fractional_bandwidth)
-    spp = rng.uniform(*spec.samples_per_period)
-    pitch = rng.uniform(*spec.line_pitch_mm)
-    depth = rng.uniform(*spec.depth_mm)
-    lines = int(rng.integers(spec.lines[0], spec.lines[1] + 1))
-    acq = Acquisition(spp * f0, f0, spec.speed_of_sound_m_s, pitch, bandwidth)
-    dz = acq.axial_spacing_mm
-    h = int(round(depth / dz)) + 1
-    w = min(lines, int(spec.max_width_mm / pitch))
-    if h * w > spec.max_pixels:
-        w = max(min(w, 64), spec.max_pixels // h)
-    if h * w > spec.max_pixels:
-        h = spec.max_pixels // w
-    record = {
-        "center_frequency_hz": f0,
-        "fractional_bandwidth": bandwidth,
-        "samples_per_period": spp,
-        "line_pitch_mm": pitch,
-        "drawn_depth_mm": depth,
-        "drawn_lines": lines,
-        "shape": [h, w],
-        "depth_mm": (h - 1) * dz,
-        "width_mm": (w - 1) * pitch,
-    }
-    return acq, (h, w), record
-
-
-def _band_limited(pulse: np.ndarray, fine_fs: float, fs: float) -> np.ndarray:
-    """The fine pulse without content above the RF's Nyquist frequency (raised-cosine taper 0.4-0.5 fs: the
-    receiver's anti-aliasing filter)."""
-    n = 1 << int(math.ceil(math.log2(2 * pulse.size)))
-    f = np.fft.rfftfreq(n, 1.0 / fine_fs)
-    taper = np.clip((0.5 * fs - f) / (0.1 * fs), 0.0, 1.0)
-    taper = 0.5 - 0.5 * np.cos(np.pi * taper)
-    return np.fft.irfft(np.fft.rfft(pulse, n) * taper, n)[: pulse.size]
-
-
-def _tapered_ends(pulse: np.ndarray) -> np.ndarray:
-    """The pulse with its outer quarter on each side brought smoothly to zero (raised cosine): the sub-sample
-    polynomials cannot follow a step where the array stops, and the asymmetric spectrum's kink and the
-    attenuation filter leave slowly decaying tails."""
-    t = np.abs(np.linspace(-1.0, 1.0, pulse.size))
-    return pulse * (0.5 + 0.5 * np.cos(np.pi * np.clip((t - 0.75) / 0.25, 0.0, 1.0)))
-
-
-def _pulses(rng, acq: Acquisition, a0: float, depth_mm: float, band_spacing_mm: float):
-    """Drawn pulse, attenuated at the band depths: (band depths mm, coefficients, TGC gain per band, record)."""
-    fs, f0, bw = acq.sampling_frequency_hz, acq.center_frequency_hz, acq.fractional_bandwidth
-    drawn = draw_pulse(rng, fs_hz=fs, f0_range_mhz=(f0 / 1e6, f0 / 1e6), bandwidth_range=(bw, bw))
-    fine_fs = fs * _OVERSAMPLING
-    fine = _band_limited(make_pulse(drawn.shape, f0, bw, fine_fs, skew=drawn.parameters["skew"]), fine_fs, fs)
-    fine = _tapered_ends(fine / np.abs(fine).max())
-    n_bands = max(2, int(math.ceil(depth_mm / band_spacing_mm)) + 1)
-    depths = np.linspace(0.0, depth_mm, n_bands)
-    band = [_tapered_ends(attenuate_pulse(fine, fine_fs, z * 1e-3, a0)) for z in depths]
-    half = max(pulse_half_taps(p, _OVERSAMPLING) for p in band)
-    coeffs = band_coefficients(band, _OVERSAMPLING, half)
-    energy = np.array([np.sum(p * p) for p in band])
-    gain = np.sqrt(energy[0] / energy)
-    measured_f0, measured_bw = measure_spectrum(fine, fine_fs)
-    record = {
-        "shape": drawn.shape,
-        "skew": drawn.parameters["skew"],
-        "measured_center_frequency_hz": measured_f0,
-        "measured_fractional_bandwidth": measured_bw,
-        "half_taps": half,
-        "polynomial_degree": coeffs.shape[1] - 1,
-    }
-    axial_energy_mm = float(energy[0] / _OVERSAMPLING * acq.axial_spacing_mm)  # sum p^2 dz of the RF pulse
-    return depths, coeffs, gain, record, axial_energy_mm
-
-
 #: rows added above the probe surface before the spline fit (see :func:`_spline`)
 _TOP_PAD = 8
 
@@ -290,7 +208,7 @@ def simulate_realistic(
     depth_mm, width_mm = (h - 1) * dz, (w - 1) * pitch
     a0 = float(rng.uniform(*spec.attenuation_db_cm_mhz))
     snr_db = float(rng.uniform(*spec.snr_db))
-    band_depths, coeffs, tgc, pulse_record, axial_energy_mm = _pulses(rng, acq, a0, depth_mm, spec.band_spacing_mm)
+    band_depths, coeffs, tgc, pulse_record, axial_energy_mm = band_pulses(rng, acq, a0, depth_mm, spec.band_spacing_mm)
     beam = draw_beam(rng, acq.wavelength_mm, depth_mm, max_aperture_mm=w * pitch, min_fwhm_mm=pitch)
 
     # tissue block: the image is a window at the top centre of a larger block

@@ -126,8 +126,8 @@ def test_rf_spectrum_is_the_drawn_pulse(seed):
     measured within 1.9 % over 12 seeds) and RMS width (within 10 %; measured within 7.2 %)."""
     from scipy.signal import welch
 
+    from bundle.simulation.probe import band_limited, tapered_ends
     from bundle.simulation.pulse import make_pulse
-    from bundle.simulation.realistic import _band_limited, _tapered_ends
 
     spec = RealisticSpec(**SMALL, attenuation_db_cm_mhz=(0.0, 0.0), snr_db=(60.0, 60.0))
     seq = simulate_realistic(spec, 1, seed)
@@ -137,7 +137,7 @@ def test_rf_spectrum_is_the_drawn_pulse(seed):
     centroid, width = _moments(f, power.mean(axis=1))
     fine_fs = 64 * fs
     fine = make_pulse(pulse["shape"], acq.center_frequency_hz, acq.fractional_bandwidth, fine_fs, skew=pulse["skew"])
-    fine = _tapered_ends(_band_limited(fine, fine_fs, fs))
+    fine = tapered_ends(band_limited(fine, fine_fs, fs))
     ref_centroid, ref_width = _moments(np.fft.rfftfreq(1 << 18, 1 / fine_fs), np.abs(np.fft.rfft(fine, 1 << 18)) ** 2)
     assert centroid == pytest.approx(ref_centroid, rel=0.03)
     assert width == pytest.approx(ref_width, rel=0.10)
