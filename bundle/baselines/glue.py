@@ -1,18 +1,29 @@
-"""GLUE-class global displacement estimation (Hashemi & Rivaz, IEEE TUFFC 2017).
+"""GLUE-class global displacement estimation (Hashemi & Rivaz, IEEE TUFFC 2017) with probe-independent weights.
 
-From an integer seed (dynamic programming, :mod:`bundle.baselines.dp`), the axial ``a`` and lateral ``l``
-displacement of every sample (pixels) minimise, over the whole frame at once,
+From an integer seed (dynamic programming, :mod:`bundle.baselines.dp`), the axial ``u`` and lateral ``v``
+displacement of every sample minimise, over the whole frame at once,
 
-    sum (I1(i,j) - I2(i + a_ij, j + l_ij))^2
-      + alpha1 (a_ij - a_(i-1)j - e)^2 + alpha2 (a_ij - a_i(j-1))^2
-      + beta1 (l_ij - l_(i-1)j)^2 + beta2 (l_ij - l_i(j-1))^2
+    sum over samples of  (I1(z, x) - I2(z + u, x + v))^2
+      + alpha1 (du/dz - e)^2 + alpha2 (du/dx)^2 + beta1 (dv/dz)^2 + beta2 (dv/dx)^2
 
-(``e`` the seed's mean axial displacement step, i.e. its mean strain, so that uniform compression costs nothing).
+with the derivatives **physical** (mm per mm, dimensionless; ``e`` the seed's mean axial strain, so that uniform
+compression costs nothing). The weights are therefore dimensionless and mean the same on any probe: the data
+term's curvature grows as ``1 / lambda^2`` and the regularisation's as ``1 / L^2``, so the smoothing length ``L``
+is a fixed number of wavelengths, and a 2x finer axial sampling of the same RF (twice the samples, each with
+its data and regularisation terms) gives the same displacement in mm. On the pixel grid (``dz`` axial spacing,
+``dx`` line pitch, ``a = u / dz`` samples, ``l = v / dx`` lines) the terms become
+
+    alpha1 (a_ij - a_(i-1)j - e_px)^2 + alpha2 (dz/dx)^2 (a_ij - a_i(j-1))^2
+      + beta1 (dx/dz)^2 (l_ij - l_(i-1)j)^2 + beta2 (l_ij - l_i(j-1))^2
+
+(:func:`per_sample_weights`). Hashemi & Rivaz's per-sample (5, 1, 5, 1) correspond at 5 MHz, 40 MHz and
+0.3 mm pitch to physical (5, 243, 0.021, 1): the per-sample form smooths lateral differences of the axial
+displacement ~6x less at 20 MHz than at 40 MHz sampling and lateral ones of the lateral displacement 4x more.
+
 ``I2`` is linearised about the current estimate by a first-order Taylor expansion, which makes the problem
 one sparse ``2HW x 2HW`` symmetric positive-definite linear system in the increments; it is solved, the
 estimate updated and the expansion repeated ``iterations`` times. ``I1``/``I2`` are the pre and post RF with
-unit standard deviation (the scale the default weights (5, 1, 5, 1) assume); ``I2`` and its derivatives
-between samples come from cubic splines.
+unit standard deviation; ``I2`` and its derivatives between samples come from cubic splines.
 """
 
 from __future__ import annotations
@@ -29,10 +40,19 @@ from bundle.baselines.dp import DPEstimator
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 
-__all__ = ["GLUEEstimator", "glue_refine"]
+__all__ = ["GLUEEstimator", "glue_refine", "per_sample_weights"]
 
 #: step (pixels) of the central difference that gives the spline's derivatives
 _DELTA = 0.1
+
+
+def per_sample_weights(
+    weights: tuple[float, float, float, float], acquisition: Acquisition
+) -> tuple[float, float, float, float]:
+    """Physical ``(alpha1, alpha2, beta1, beta2)`` (module docstring) -> the weights of pixel differences."""
+    a1, a2, b1, b2 = (float(x) for x in weights)
+    ratio = (acquisition.axial_spacing_mm / acquisition.line_pitch_mm) ** 2  # (dz / dx)^2
+    return a1, a2 * ratio, b1 / ratio, b2
 
 
 def _difference_operators(h: int, w: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -47,7 +67,7 @@ def glue_refine(
     post: np.ndarray,
     axial_px: np.ndarray,
     lateral_px: np.ndarray,
-    weights: tuple[float, float, float, float] = (5.0, 1.0, 5.0, 1.0),
+    weights: tuple[float, float, float, float],
     iterations: int = 2,
     solver: str = "cg",
     cg_tolerance: float = 1e-6,
@@ -57,7 +77,7 @@ def glue_refine(
     Args:
         pre, post: ``(H, W)`` RF (unit standard deviation).
         axial_px, lateral_px: ``(H, W)`` seed displacement in pixels (e.g. the integer DP result).
-        weights: ``(alpha1, alpha2, beta1, beta2)``.
+        weights: ``(alpha1, alpha2, beta1, beta2)`` of **pixel** differences (:func:`per_sample_weights`).
         iterations: Taylor expansions (each one sparse solve).
         solver: ``"cg"`` (preconditioned conjugate gradients, relative residual ``cg_tolerance``) or
             ``"direct"`` (sparse LU, ``scipy.sparse.linalg.spsolve``); same answer, and on 2048 x 128 frames a
@@ -74,9 +94,9 @@ def glue_refine(
         raise ElastographyInputError("pre, post and the seed must all be (H, W) arrays of one shape")
     a1, a2, b1, b2 = (float(x) for x in weights)
     if min(a1, a2, b1, b2) < 0 or int(iterations) != iterations or iterations < 1:
-        raise ElastographyInputError(f"weights must be >= 0 and iterations >= 1, got {weights}, {iterations}")
+        raise ValueError(f"weights must be >= 0 and iterations >= 1, got {weights}, {iterations}")
     if solver not in ("cg", "direct"):
-        raise ElastographyInputError(f"solver must be 'cg' or 'direct', got {solver!r}")
+        raise ValueError(f"solver must be 'cg' or 'direct', got {solver!r}")
     a = np.asarray(axial_px, dtype=np.float64).copy()
     lat = np.asarray(lateral_px, dtype=np.float64).copy()
     mean_step = float(np.mean(np.diff(a, axis=0))) if h > 1 else 0.0
@@ -122,7 +142,8 @@ class GLUEEstimator(DisplacementEstimator):
     """GLUE-class estimator: dynamic-programming seed (:class:`DPEstimator`) refined by :func:`glue_refine`.
 
     Args:
-        weights: ``(alpha1, alpha2, beta1, beta2)`` (defaults of Hashemi & Rivaz 2017: 5, 1, 5, 1).
+        weights: physical ``(alpha1, alpha2, beta1, beta2)`` (dimensionless; module docstring), converted to
+            the pixel grid of each acquisition by :func:`per_sample_weights`.
         iterations: Taylor expansions, one sparse solve each.
         dp: the seed's estimator (default :class:`DPEstimator` with its defaults).
         solver: ``"cg"`` or ``"direct"`` (see :func:`glue_refine`).
@@ -131,20 +152,20 @@ class GLUEEstimator(DisplacementEstimator):
 
     def __init__(
         self,
-        weights: tuple[float, float, float, float] = (5.0, 1.0, 5.0, 1.0),
+        weights: tuple[float, float, float, float] = (5.0, 50.0, 0.02, 1.0),
         iterations: int = 2,
         dp: DPEstimator | None = None,
         solver: str = "cg",
         strain_kernel_mm: float = 2.5,
     ):
         if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
-            raise ElastographyInputError(f"weights must be four numbers >= 0, got {weights!r}")
+            raise ValueError(f"weights must be four numbers >= 0, got {weights!r}")
         if int(iterations) != iterations or iterations < 1:
-            raise ElastographyInputError(f"iterations must be a positive integer, got {iterations!r}")
+            raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
         if not (math.isfinite(strain_kernel_mm) and strain_kernel_mm > 0):
-            raise ElastographyInputError(f"strain_kernel_mm must be > 0, got {strain_kernel_mm!r}")
+            raise ValueError(f"strain_kernel_mm must be > 0, got {strain_kernel_mm!r}")
         if solver not in ("cg", "direct"):
-            raise ElastographyInputError(f"solver must be 'cg' or 'direct', got {solver!r}")
+            raise ValueError(f"solver must be 'cg' or 'direct', got {solver!r}")
         self.solver = solver
         self.weights = tuple(float(x) for x in weights)
         self.iterations = int(iterations)
@@ -154,9 +175,9 @@ class GLUEEstimator(DisplacementEstimator):
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         dz, dx = acquisition.spacing_mm
         out = np.empty((posts.shape[0], 2, *pre.shape), dtype=np.float32)
-        upsample = self.dp.upsampling(acquisition)
+        weights = per_sample_weights(self.weights, acquisition)
         for k, post in enumerate(posts):
-            seed_a, seed_l = self.dp.seed_displacement(pre, post, upsample)
-            a, lat = glue_refine(pre, post, seed_a, seed_l, self.weights, self.iterations, self.solver)
+            seed_a, seed_l = self.dp.seed_displacement(pre, post, acquisition)
+            a, lat = glue_refine(pre, post, seed_a, seed_l, weights, self.iterations, self.solver)
             out[k, 0], out[k, 1] = a * dz, lat * dx
         return out

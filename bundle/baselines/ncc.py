@@ -52,6 +52,7 @@ from scipy.interpolate import CubicSpline
 from scipy.ndimage import median_filter
 
 from bundle.acquisition import Acquisition
+from bundle.baselines.units import odd_lines
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 
@@ -93,14 +94,19 @@ def subsample_peak(a: np.ndarray, b: np.ndarray, c: np.ndarray, method: str = "c
 class NCCEstimator(DisplacementEstimator):
     """Windowed NCC block matching with neighbour-seeded integer search and sub-sample peak fitting.
 
+    Every length is physical and converted per acquisition (:meth:`geometry`); module docstring for defaults.
+
     Args:
-        window_mm: axial kernel length (mm).
-        window_lines: lateral kernel width (lines, odd).
-        step_mm: axial distance between window centres (mm).
+        window_wavelengths: axial kernel length in wavelengths ``c / f0``.
+        window_mm: axial kernel length in mm instead (None: use ``window_wavelengths``).
+        window_lateral_mm: lateral kernel width (mm): the odd number of lines nearest to it (at least 1).
+        overlap: fraction of the kernel length shared by neighbouring window rows (step = (1 - overlap) x kernel).
         axial_search_mm: half range of the axial search in the first window row (mm).
-        lateral_search_lines: half range of the lateral search in the first window row (lines).
-        tracking_mm: half range of the axial search around the seed in later rows (mm).
-        seed_median_lines: lines over which the previous row's lags are median filtered into seeds (odd).
+        search_window_wavelengths: kernel length of that wide first search (wavelengths; at least the kernel).
+        lateral_search_mm: half range of the lateral search in the first window row (mm; at least one line).
+        tracking_wavelengths: half range of the axial search around the seed in later rows (wavelengths).
+        seed_median_mm: lateral extent over which the previous row's lags are median filtered into seeds
+            (mm: the odd number of lines nearest to it).
         max_axial_mm: largest axial displacement tracked (mm).
         subsample: ``"cosine"`` (default) or ``"parabolic"`` axial sub-sample fit.
         strain_kernel_mm: least-squares strain kernel (mm) used by :meth:`strain`.
@@ -108,44 +114,46 @@ class NCCEstimator(DisplacementEstimator):
 
     def __init__(
         self,
-        window_mm: float = 1.5,
-        window_lines: int = 3,
-        step_mm: float = 0.375,
+        window_wavelengths: float = 3.0,
+        window_mm: float | None = None,
+        window_lateral_mm: float = 0.9,
+        overlap: float = 0.75,
         axial_search_mm: float = 1.0,
-        lateral_search_lines: int = 3,
-        tracking_mm: float = 0.08,
-        seed_median_lines: int = 5,
+        search_window_wavelengths: float = 6.0,
+        lateral_search_mm: float = 0.9,
+        tracking_wavelengths: float = 0.25,
+        seed_median_mm: float = 1.5,
         max_axial_mm: float = 4.0,
         subsample: str = "cosine",
         strain_kernel_mm: float = 2.5,
     ):
         for name, value in (
-            ("window_mm", window_mm),
-            ("step_mm", step_mm),
+            ("window_wavelengths", window_wavelengths),
+            ("window_lateral_mm", window_lateral_mm),
             ("axial_search_mm", axial_search_mm),
-            ("tracking_mm", tracking_mm),
+            ("search_window_wavelengths", search_window_wavelengths),
+            ("lateral_search_mm", lateral_search_mm),
+            ("tracking_wavelengths", tracking_wavelengths),
+            ("seed_median_mm", seed_median_mm),
             ("max_axial_mm", max_axial_mm),
             ("strain_kernel_mm", strain_kernel_mm),
+            *([("window_mm", window_mm)] if window_mm is not None else []),
         ):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ElastographyInputError(f"{name} must be a positive number, got {value!r}")
-        if int(window_lines) != window_lines or window_lines < 1 or window_lines % 2 == 0:
-            raise ElastographyInputError(f"window_lines must be a positive odd integer, got {window_lines!r}")
-        if int(seed_median_lines) != seed_median_lines or seed_median_lines < 1 or seed_median_lines % 2 == 0:
-            raise ElastographyInputError(f"seed_median_lines must be a positive odd integer, got {seed_median_lines!r}")
-        if int(lateral_search_lines) != lateral_search_lines or lateral_search_lines < 0:
-            raise ElastographyInputError(
-                f"lateral_search_lines must be a non-negative integer, got {lateral_search_lines!r}"
-            )
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if isinstance(overlap, bool) or not (isinstance(overlap, (int, float)) and 0 <= overlap < 1):
+            raise ValueError(f"overlap must be in [0, 1), got {overlap!r}")
         if subsample not in ("cosine", "parabolic"):
-            raise ElastographyInputError(f"subsample must be 'cosine' or 'parabolic', got {subsample!r}")
-        self.window_mm = float(window_mm)
-        self.window_lines = int(window_lines)
-        self.step_mm = float(step_mm)
+            raise ValueError(f"subsample must be 'cosine' or 'parabolic', got {subsample!r}")
+        self.window_wavelengths = float(window_wavelengths)
+        self.window_mm = None if window_mm is None else float(window_mm)
+        self.window_lateral_mm = float(window_lateral_mm)
+        self.overlap = float(overlap)
         self.axial_search_mm = float(axial_search_mm)
-        self.lateral_search_lines = int(lateral_search_lines)
-        self.tracking_mm = float(tracking_mm)
-        self.seed_median_lines = int(seed_median_lines)
+        self.search_window_wavelengths = float(search_window_wavelengths)
+        self.lateral_search_mm = float(lateral_search_mm)
+        self.tracking_wavelengths = float(tracking_wavelengths)
+        self.seed_median_mm = float(seed_median_mm)
         self.max_axial_mm = float(max_axial_mm)
         self.subsample = subsample
         self.strain_kernel_mm = float(strain_kernel_mm)
@@ -153,26 +161,44 @@ class NCCEstimator(DisplacementEstimator):
         self.last_peak_correlation: np.ndarray | None = None
         self.last_window_centres: np.ndarray | None = None
 
-    # ------------------------------------------------------------------ geometry in samples
-    def _geometry(self, shape: tuple[int, int], acquisition: Acquisition) -> dict:
+    def window_length_mm(self, acquisition: Acquisition) -> float:
+        """Axial kernel length (mm) for ``acquisition``: ``window_mm``, or ``window_wavelengths x c / f0``."""
+        return self.window_mm if self.window_mm is not None else self.window_wavelengths * acquisition.wavelength_mm
+
+    # ------------------------------------------------------------------ physical -> samples and lines
+    def geometry(self, shape: tuple[int, int], acquisition: Acquisition) -> dict:
+        """Kernel, window rows and search ranges in samples and lines for a frame of ``shape``.
+
+        Keys: ``m`` kernel length (samples, at least 8), ``lines`` kernel width (odd), ``starts`` first sample
+        of each window row, ``search``/``track``/``max_lag`` axial ranges (samples), ``lateral_search``
+        (lines), ``median_lines`` (odd).
+        """
         h, _ = shape
-        dz = acquisition.axial_spacing_mm
-        m = max(8, int(round(self.window_mm / dz)))
-        if m > h:
-            m = h
-        step = max(1, int(round(self.step_mm / dz)))
+        dz, pitch = acquisition.spacing_mm
+        m = min(h, max(8, int(round(self.window_length_mm(acquisition) / dz))))
+        search_m = min(h, max(m, int(round(self.search_window_wavelengths * acquisition.wavelength_mm / dz))))
+        step = max(1, int(round((1.0 - self.overlap) * m)))
         n_rows = max(1, int(math.ceil((h - m) / step)) + 1)
-        starts = np.linspace(0, h - m, n_rows).round().astype(np.int64)
-        starts = np.unique(starts)
+        starts = np.unique(np.linspace(0, h - m, n_rows).round().astype(np.int64))
         search = max(1, int(round(self.axial_search_mm / dz)))
-        track = max(1, int(round(self.tracking_mm / dz)))
+        track = max(1, int(round(self.tracking_wavelengths * acquisition.wavelength_mm / dz)))
         max_lag = max(search, int(round(self.max_axial_mm / dz)))
-        return {"m": m, "starts": starts, "search": search, "track": track, "max_lag": max_lag}
+        return {
+            "m": m,
+            "search_m": search_m,
+            "lines": odd_lines(self.window_lateral_mm, pitch),
+            "starts": starts,
+            "search": search,
+            "track": track,
+            "max_lag": max_lag,
+            "lateral_search": max(1, int(round(self.lateral_search_mm / pitch))),
+            "median_lines": odd_lines(self.seed_median_mm, pitch),
+        }
 
     # ------------------------------------------------------------------ main entry
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         h, w = pre.shape
-        g = self._geometry((h, w), acquisition)
+        g = self.geometry((h, w), acquisition)
         centres = g["starts"] + (g["m"] - 1) / 2.0
         out = np.empty((posts.shape[0], 2, h, w), dtype=np.float32)
         peaks = []
@@ -189,9 +215,9 @@ class NCCEstimator(DisplacementEstimator):
         """Axial (samples) and lateral (lines) displacement and peak NCC at the window centres, (rows, W) each."""
         h, w = pre.shape
         m, starts, max_lag = g["m"], g["starts"], g["max_lag"]
-        kh = self.window_lines // 2
+        kh = g["lines"] // 2
         # seeds reach +-(lateral_search_lines + 1) lines and a row evaluates two lags beyond its seed
-        lat_pad = kh + self.lateral_search_lines + 3
+        lat_pad = kh + g["lateral_search"] + 3
         ax_pad = max_lag + g["search"] + g["track"] + 2
 
         pre_p = _pad_lateral(pre.astype(np.float64), kh)
@@ -216,32 +242,37 @@ class NCCEstimator(DisplacementEstimator):
         axial = np.empty((n_rows, w))
         lateral = np.empty((n_rows, w))
         peak = np.empty((n_rows, w))
-        lat_max = self.lateral_search_lines + 1
+        lat_max = g["lateral_search"] + 1
 
-        # first row: wide search, then a second pass around median-filtered seeds
+        # first row: wide search with a longer kernel (fewer false peaks among the many lags), then a second
+        # pass with the ordinary kernel around median-filtered seeds
         zero = np.zeros(w, dtype=np.int64)
-        ax, la, pk = self._match_row(ctx, starts[0], zero, zero, g["search"], self.lateral_search_lines)
-        ax_seed, la_seed = self._seeds(ax, la, max_lag, lat_max)
+        ax, la, pk = self._match_row(ctx, starts[0], zero, zero, g["search"], g["lateral_search"], g["search_m"])
+        ax_seed, la_seed = self._seeds(ax, la, max_lag, lat_max, g["median_lines"])
         ax, la, pk = self._match_row(ctx, starts[0], ax_seed, la_seed, g["track"], 1)
         axial[0], lateral[0], peak[0] = ax, la, pk
         for r in range(1, n_rows):
-            ax_seed, la_seed = self._seeds(axial[r - 1], lateral[r - 1], max_lag, lat_max)
+            ax_seed, la_seed = self._seeds(axial[r - 1], lateral[r - 1], max_lag, lat_max, g["median_lines"])
             axial[r], lateral[r], peak[r] = self._match_row(ctx, starts[r], ax_seed, la_seed, g["track"], 1)
         return axial, lateral, peak
 
-    def _seeds(self, axial: np.ndarray, lateral: np.ndarray, max_lag: int, lat_max: int):
-        """Integer seeds per line: median over ``seed_median_lines`` neighbouring lines, rounded and clamped."""
-        ax = median_filter(axial, size=self.seed_median_lines, mode="nearest")
-        la = median_filter(lateral, size=self.seed_median_lines, mode="nearest")
+    @staticmethod
+    def _seeds(axial: np.ndarray, lateral: np.ndarray, max_lag: int, lat_max: int, median_lines: int):
+        """Integer seeds per line: median over ``median_lines`` neighbouring lines, rounded and clamped."""
+        ax = median_filter(axial, size=median_lines, mode="nearest")
+        la = median_filter(lateral, size=median_lines, mode="nearest")
         ax = np.clip(np.rint(ax), -max_lag, max_lag).astype(np.int64)
         la = np.clip(np.rint(la), -lat_max, lat_max).astype(np.int64)
         return ax, la
 
-    def _match_row(self, ctx: dict, start: int, ax_seed: np.ndarray, la_seed: np.ndarray, ax_half: int, la_half: int):
+    def _match_row(
+        self, ctx: dict, start: int, ax_seed: np.ndarray, la_seed: np.ndarray, ax_half: int, la_half: int, m=None
+    ):
         """NCC search of one window row: every line ``j`` at axial lags ``ax_seed[j] + [-ax_half, ax_half]`` and
         lateral lags ``la_seed[j] + [-la_half, la_half]`` (one more lag each side only feeds the sub-sample fit).
         """
-        m, kh, w = ctx["m"], ctx["kh"], ctx["w"]
+        m = ctx["m"] if m is None else m  # kernel length (samples) of this row
+        kh, w = ctx["kh"], ctx["w"]
         k = 2 * kh + 1
         n = float(m * k)
         nd = 2 * ax_half + 3

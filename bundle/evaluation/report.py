@@ -38,6 +38,9 @@ REPORT_COLUMNS = [
 
 def effective_window_mm(estimator: DisplacementEstimator, acquisition: Acquisition) -> float:
     """The matching window (mm) at which the strain filter is evaluated for ``estimator`` (module docstring)."""
+    length = getattr(estimator, "window_length_mm", None)  # block matching whose window adapts to the probe
+    if callable(length):
+        return float(length(acquisition))
     window = getattr(estimator, "window_mm", None)
     if isinstance(window, (int, float)) and window > 0:
         return float(window)

@@ -53,7 +53,8 @@ def test_effective_windows_and_bounds_per_estimator():
         {"case": "c", "estimator": "glue", "applied_strain": None},
     ]
     bounds = strain_filter_bounds(rows, {"ncc": NCCEstimator(), "glue": GLUEEstimator()}, {"c": ACQ}, 30.0)
-    expected = (strain_filter_snr_e(0.01, ACQ, 1.5, 2.5, 30) + strain_filter_snr_e(0.02, ACQ, 1.5, 2.5, 30)) / 2
+    window = 3 * ACQ.wavelength_mm  # NCC's default kernel: 3 wavelengths (issue 13)
+    expected = (strain_filter_snr_e(0.01, ACQ, window, 2.5, 30) + strain_filter_snr_e(0.02, ACQ, window, 2.5, 30)) / 2
     assert bounds == {"ncc": pytest.approx(expected)}
 
 
