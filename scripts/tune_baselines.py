@@ -13,7 +13,7 @@ Strain NRMSE is :func:`bundle.metrics.accuracy.strain_nrmse` over the valid regi
 
     .venv/bin/python scripts/tune_baselines.py                       # all acquisitions, markdown table
     .venv/bin/python scripts/tune_baselines.py --acquisitions 7.6-das0.7 --estimators glue \\
-        --kwargs '{"glue": {"weights": [5, 243, 0.021, 1]}}'
+        --kwargs '{"glue": {"weights": [5, 50, 0.02, 1], "dp": {"window_lateral_mm": 0.1}}}'
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bundle.acquisition import Acquisition  # noqa: E402
+from bundle.baselines import DPEstimator  # noqa: E402
 from bundle.estimator import create_estimator  # noqa: E402
 from bundle.metrics.accuracy import strain_nrmse  # noqa: E402
 from bundle.metrics.regions import phantom_regions  # noqa: E402
@@ -157,11 +158,18 @@ def score(estimator, seq) -> tuple[list[float], float]:
     return [strain_nrmse(strain[k], seq.strain[k], valid) for k in range(strain.shape[0])], seconds
 
 
+def _seeded(kwargs: dict) -> dict:
+    """GLUE's ``"dp"`` may be given as the DP's keyword arguments (JSON cannot hold an estimator)."""
+    if isinstance(kwargs.get("dp"), dict):
+        kwargs = {**kwargs, "dp": DPEstimator(**kwargs["dp"])}
+    return kwargs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--acquisitions", default=",".join(pr.name for pr in PROBES), help="comma-separated names")
     p.add_argument("--estimators", default="ncc,dp,glue")
-    p.add_argument("--kwargs", default="{}", help='JSON: {"glue": {"weights": [5, 243, 0.021, 1]}}')
+    p.add_argument("--kwargs", default="{}", help='JSON: {"glue": {"weights": [5, 50, 0.02, 1], "dp": {...}}}')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the numbers here")
     a = p.parse_args(argv)
@@ -171,7 +179,7 @@ def main(argv=None) -> int:
         p.error(f"unknown acquisitions {unknown}; known: {', '.join(by_name)}")
     kwargs = json.loads(a.kwargs)
     names = a.estimators.split(",")
-    estimators = {n: create_estimator(n, **kwargs.get(n, {})) for n in names}
+    estimators = {n: create_estimator(n, **_seeded(kwargs.get(n, {}))) for n in names}
     results = {}
     print("| acquisition | frame | " + " | ".join(f"{n} NRMSE (1 %, 2 %)" for n in names) + " | " + " | ".join(
         f"{n} s/pair" for n in names) + " |", flush=True)  # fmt: skip

@@ -128,10 +128,13 @@ def dp_displacement(
     window = {r: row_cost(r) for r in range(min(k_half, h - 1) + 1)}
     running = np.sum(list(window.values()), axis=0, dtype=np.float64)
 
-    # moves between rows in offset units: dk in -2..2 (the reference itself may step by -1..1), dl in -1..1
+    # moves between rows in offset units: dk in -2..2 (the reference itself may step by -1..1), dl in -1..1;
+    # a back-pointer is the index (dk + 2) * 3 + (dl + 1) of the move that reached the state
     moves = [(dk, dl) for dk in (-2, -1, 0, 1, 2) for dl in (-1, 0, 1)]
     pointers = np.empty((h, w, na, nl), dtype=np.uint8)
     big = np.float32(np.inf)
+    weight = np.float32(continuity)
+    padded_cost = np.full((w, na + 4, nl + 2), big, dtype=np.float32)
     cost = None
     for i in range(h):
         if i > 0:
@@ -146,17 +149,31 @@ def dp_displacement(
             pointers[i] = moves.index((0, 0))
             continue
         step = int(ref[i] - ref[i - 1])  # the axial move of a state that keeps its offset
-        padded_cost = np.full((w, na + 4, nl + 2), big, dtype=np.float32)
         padded_cost[:, 2:-2, 1:-1] = cost
-        options = np.full((len(moves), w, na, nl), big, dtype=np.float32)
-        for k, (dk, dl) in enumerate(moves):
-            da = step + dk  # the true axial move: at most one sample either way
-            if abs(da) <= 1:
-                shifted = padded_cost[:, 2 - dk : 2 - dk + na, 1 - dl : 1 - dl + nl]
-                options[k] = shifted + np.float32(continuity * (da * da + dl * dl))
-        best = options.argmin(axis=0)
-        pointers[i] = best
-        cost = data + np.take_along_axis(options, best[None], axis=0)[0]
+        # the continuity cost w (da^2 + dl^2) is separable: the best lateral move first (for every axial
+        # predecessor), then the best of the three allowed axial moves; the same minimum as all 15 moves at once
+        lateral_best = padded_cost[:, :, 0:nl] + weight  # dl = +1 (reads column l - 1)
+        lateral_arg = np.full(lateral_best.shape, 2, dtype=np.uint8)
+        for dl, arg in ((0, 1), (-1, 0)):  # later in the loop wins ties: the lowest dl, as the full argmin
+            option = padded_cost[:, :, 1 - dl : 1 - dl + nl] + (weight if dl else np.float32(0))
+            better = option <= lateral_best
+            lateral_best = np.where(better, option, lateral_best)
+            lateral_arg[better] = arg
+        best = None
+        for dk in (1 - step, -step, -1 - step):  # da = step + dk in (1, 0, -1); last wins ties: the lowest dk
+            if abs(dk) > 2:
+                continue
+            da = step + dk
+            option = lateral_best[:, 2 - dk : 2 - dk + na] + (weight if da else np.float32(0))
+            pointer = (dk + 2) * 3 + lateral_arg[:, 2 - dk : 2 - dk + na]
+            if best is None:
+                best, best_pointer = option, pointer.astype(np.uint8)
+            else:
+                better = option <= best
+                best = np.where(better, option, best)
+                best_pointer = np.where(better, pointer, best_pointer).astype(np.uint8)
+        pointers[i] = best_pointer
+        cost = data + best
     # back-tracking from the cheapest end state of each line
     ka, kl = np.unravel_index(cost.reshape(w, -1).argmin(axis=1), (na, nl))
     out_a = np.empty((h, w), dtype=np.int64)
