@@ -20,6 +20,11 @@ its data and regularisation terms) gives the same displacement in mm. On the pix
 0.3 mm pitch to physical (5, 243, 0.021, 1): the per-sample form smooths lateral differences of the axial
 displacement ~6x less at 20 MHz than at 40 MHz sampling and lateral ones of the lateral displacement 4x more.
 
+Defaults (5, 50, 0.02, 1), chosen on our own simulator at nine probes from 3 to 12 MHz (``scripts/tune_baselines.py``,
+docs/baselines.md): strain NRMSE is flat within 0.002 for alpha1 in 2-10, alpha2 in 20-100 and beta1 in
+0.02-2 (the 2.5 mm least-squares strain kernel dominates); alpha2 = 243 (the old per-sample weights at 5 MHz)
+costs 0.003 and 1000 costs 0.012. The seed matters far more than the weights: see :mod:`bundle.baselines.dp`.
+
 ``I2`` is linearised about the current estimate by a first-order Taylor expansion, which makes the problem
 one sparse ``2HW x 2HW`` symmetric positive-definite linear system in the increments; it is solved, the
 estimate updated and the expansion repeated ``iterations`` times. ``I1``/``I2`` are the pre and post RF with
@@ -37,6 +42,7 @@ import scipy.sparse.linalg as spla
 
 from bundle.acquisition import Acquisition
 from bundle.baselines.dp import DPEstimator
+from bundle.baselines.units import positive
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 
@@ -71,6 +77,7 @@ def glue_refine(
     iterations: int = 2,
     solver: str = "cg",
     cg_tolerance: float = 1e-6,
+    reference_residual: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refine a displacement seed by the GLUE cost (module docstring).
 
@@ -81,8 +88,13 @@ def glue_refine(
         iterations: Taylor expansions (each one sparse solve).
         solver: ``"cg"`` (preconditioned conjugate gradients, relative residual ``cg_tolerance``) or
             ``"direct"`` (sparse LU, ``scipy.sparse.linalg.spsolve``); same answer, and on 2048 x 128 frames a
-            whole GLUE pair took 6.5 s with ``"cg"`` and 26.6 s with ``"direct"`` (2 cores, DP included).
+            whole GLUE pair took 6.5 s with ``"cg"`` and 26.6 s with ``"direct"`` (2 cores, DP included, with the
+            per-sample weights before issue 13; 6.3 s with ``"cg"`` and today's defaults).
         cg_tolerance: relative residual at which conjugate gradients stop.
+        reference_residual: None: ``weights`` as given. A number: every expansion multiplies them by the mean
+            squared RF residual ``(I1 - I2(warped))^2`` at the current estimate over this reference, i.e. the
+            weights hold for data whose residual (electronic noise plus decorrelation) is the reference, and
+            noisier data is regularised in proportion (the data term divided by its noise variance).
 
     Returns:
         ``(axial_px, lateral_px)`` float64 ``(H, W)``.
@@ -97,6 +109,8 @@ def glue_refine(
         raise ValueError(f"weights must be >= 0 and iterations >= 1, got {weights}, {iterations}")
     if solver not in ("cg", "direct"):
         raise ValueError(f"solver must be 'cg' or 'direct', got {solver!r}")
+    if reference_residual is not None and not (math.isfinite(reference_residual) and reference_residual > 0):
+        raise ValueError(f"reference_residual must be a positive number or None, got {reference_residual!r}")
     a = np.asarray(axial_px, dtype=np.float64).copy()
     lat = np.asarray(lateral_px, dtype=np.float64).copy()
     mean_step = float(np.mean(np.diff(a, axis=0))) if h > 1 else 0.0
@@ -119,12 +133,16 @@ def glue_refine(
         gz = (sample(z + _DELTA, x) - sample(z - _DELTA, x)) / (2 * _DELTA) * inside
         gx = (sample(z, x + _DELTA) - sample(z, x - _DELTA)) / (2 * _DELTA) * inside
         residual = (pre.ravel() - warped) * inside
+        scale = 1.0
+        if reference_residual is not None and inside.any():
+            scale = float(np.mean(residual[inside] ** 2)) / reference_residual
         av, lv = a.ravel(), lat.ravel()
+        sa, sl = scale * smooth_a, scale * smooth_l
         matrix = sp.bmat(
-            [[sp.diags(gz * gz) + smooth_a, sp.diags(gz * gx)], [sp.diags(gz * gx), sp.diags(gx * gx) + smooth_l]],
+            [[sp.diags(gz * gz) + sa, sp.diags(gz * gx)], [sp.diags(gz * gx), sp.diags(gx * gx) + sl]],
             format="csr",
         )
-        rhs = np.concatenate([gz * residual - smooth_a @ av + e_term, gx * residual - smooth_l @ lv])
+        rhs = np.concatenate([gz * residual - sa @ av + scale * e_term, gx * residual - sl @ lv])
         if solver == "direct":
             step = spla.spsolve(matrix.tocsc(), rhs)
         else:  # conjugate gradients with a Jacobi preconditioner: the matrix is symmetric positive definite
@@ -148,15 +166,18 @@ class GLUEEstimator(DisplacementEstimator):
         dp: the seed's estimator (default :class:`DPEstimator` with its defaults).
         solver: ``"cg"`` or ``"direct"`` (see :func:`glue_refine`).
         strain_kernel_mm: least-squares strain kernel (mm) used by :meth:`strain`.
+        reference_residual: the mean squared RF residual (unit-variance RF) at which ``weights`` hold; noisier
+            or more decorrelated data is regularised in proportion (:func:`glue_refine`); None: fixed weights.
     """
 
     def __init__(
         self,
-        weights: tuple[float, float, float, float] = (5.0, 50.0, 0.02, 1.0),
+        weights: tuple[float, float, float, float] = (10.0, 20.0, 0.02, 1.0),
         iterations: int = 2,
         dp: DPEstimator | None = None,
         solver: str = "cg",
         strain_kernel_mm: float = 2.5,
+        reference_residual: float | None = 0.01,
     ):
         if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
             raise ValueError(f"weights must be four numbers >= 0, got {weights!r}")
@@ -171,6 +192,8 @@ class GLUEEstimator(DisplacementEstimator):
         self.iterations = int(iterations)
         self.dp = dp if dp is not None else DPEstimator()
         self.strain_kernel_mm = float(strain_kernel_mm)
+        residual = reference_residual
+        self.reference_residual = None if residual is None else positive("reference_residual", residual)
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         dz, dx = acquisition.spacing_mm
@@ -178,6 +201,9 @@ class GLUEEstimator(DisplacementEstimator):
         weights = per_sample_weights(self.weights, acquisition)
         for k, post in enumerate(posts):
             seed_a, seed_l = self.dp.seed_displacement(pre, post, acquisition)
-            a, lat = glue_refine(pre, post, seed_a, seed_l, weights, self.iterations, self.solver)
+            a, lat = glue_refine(
+                pre, post, seed_a, seed_l, weights, self.iterations, self.solver,
+                reference_residual=self.reference_residual,
+            )
             out[k, 0], out[k, 1] = a * dz, lat * dx
         return out
