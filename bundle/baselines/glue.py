@@ -168,6 +168,9 @@ class GLUEEstimator(DisplacementEstimator):
         strain_kernel_mm: least-squares strain kernel (mm) used by :meth:`strain`.
         reference_residual: the mean squared RF residual (unit-variance RF) at which ``weights`` hold; noisier
             or more decorrelated data is regularised in proportion (:func:`glue_refine`); None: fixed weights.
+        envelope_mm: both frames are divided by the pre frame's local RMS, a Gaussian average of its square
+            with this standard deviation (mm) axially and laterally, so that bright and dark regions (depth
+            without time-gain compensation, specular layers) weigh alike in the data term, as in NCC; None: off.
     """
 
     def __init__(
@@ -178,6 +181,7 @@ class GLUEEstimator(DisplacementEstimator):
         solver: str = "cg",
         strain_kernel_mm: float = 2.5,
         reference_residual: float | None = 0.01,
+        envelope_mm: float | None = 2.0,
     ):
         if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
             raise ValueError(f"weights must be four numbers >= 0, got {weights!r}")
@@ -194,11 +198,18 @@ class GLUEEstimator(DisplacementEstimator):
         self.strain_kernel_mm = float(strain_kernel_mm)
         residual = reference_residual
         self.reference_residual = None if residual is None else positive("reference_residual", residual)
+        self.envelope_mm = None if envelope_mm is None else positive("envelope_mm", envelope_mm)
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         dz, dx = acquisition.spacing_mm
         out = np.empty((posts.shape[0], 2, *pre.shape), dtype=np.float32)
         weights = per_sample_weights(self.weights, acquisition)
+        if self.envelope_mm is not None:
+            sigma = (self.envelope_mm / dz, self.envelope_mm / dx)
+            local_rms = np.sqrt(ndi.gaussian_filter(pre.astype(np.float64) ** 2, sigma, mode="nearest"))
+            local_rms = np.maximum(local_rms, 1e-3 * float(local_rms.max()) + 1e-30)  # no division by empty RF
+            pre = (pre / local_rms).astype(np.float32)
+            posts = (posts / local_rms[None]).astype(np.float32)
         for k, post in enumerate(posts):
             seed_a, seed_l = self.dp.seed_displacement(pre, post, acquisition)
             a, lat = glue_refine(

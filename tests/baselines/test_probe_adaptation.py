@@ -80,7 +80,7 @@ def test_sampling_rate_invariance_in_mm(two_rates):
         at_fs2 = est.estimate(seq.rf[0], seq.rf[1:], fine)[0, 0, ::2]
         at_fs = est.estimate(seq.rf[0, ::2], seq.rf[1:, ::2], coarse)[0, 0]
         assert _rms_um((at_fs2 - at_fs)[inner]) < tolerance_um, est.name
-        for estimate in (at_fs2, at_fs):  # and both are right (GLUE measured 0.76 and 0.78 um, DP 5.7 um)
+        for estimate in (at_fs2, at_fs):  # and both are right (GLUE measured 0.76 and 0.77 um, DP 5.7 um)
             assert _rms_um((estimate - seq.displacement_mm[0, 0, ::2])[inner]) < truth_um, est.name
 
 
@@ -123,7 +123,7 @@ def test_parameters_convert_to_the_same_lengths_on_every_probe():
 
 def test_noisier_data_is_regularised_more():
     """10 dB: weights scaled by the RF residual (the default) beat fixed weights (strain NRMSE measured 0.136 vs
-    0.172, seed 0); at 30 dB the two agree within 0.002 (measured 0.1057 vs 0.1064)."""
+    0.173, seed 0); at 30 dB the two agree within 0.001 (measured 0.1058 vs 0.1064)."""
     from bundle.metrics.accuracy import strain_nrmse
     from bundle.metrics.regions import phantom_regions
 
@@ -141,3 +141,20 @@ def test_noisier_data_is_regularised_more():
     assert nrmse[30.0, 0.01] == pytest.approx(nrmse[30.0, None], abs=0.005), nrmse
     with pytest.raises(ValueError, match="reference_residual"):
         GLUEEstimator(reference_residual=0)
+
+
+def test_glue_hardly_sees_a_depth_gain():
+    """RF x a 30 dB decay over its 7.7 mm (no time-gain compensation): with the local-RMS normalisation GLUE's
+    displacement moves by 0.15 um rms (the gain varies within the 2 mm average), without it by 0.42 um; the error
+    against the truth is 0.57-0.60 um either way."""
+    acq = _acquisition(5e6, 8, 0.3)
+    config = PhantomConfig(shape=(400, 32), acquisition=acq, snr_db=30.0)
+    seq = simulate_sequence(config, Inclusion((4.0, 4.8), 1.5, 3.0), (0.01,), seed=2)
+    ramp = (10 ** (-1.5 * np.linspace(0.0, 1.0, 400)))[:, None].astype(np.float32)
+    moved = {}
+    for envelope_mm in (2.0, None):
+        est = GLUEEstimator(envelope_mm=envelope_mm)
+        flat = est.estimate(seq.rf[0], seq.rf[1:], acq)[0, 0]
+        decayed = est.estimate(seq.rf[0] * ramp, seq.rf[1:] * ramp[None], acq)[0, 0]
+        moved[envelope_mm] = _rms_um(flat - decayed)
+    assert moved[2.0] < 0.25 and moved[None] > 2 * moved[2.0], moved
