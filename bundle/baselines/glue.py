@@ -4,7 +4,7 @@ From an integer seed (dynamic programming, :mod:`bundle.baselines.dp`), the axia
 displacement of every sample minimise, over the whole frame at once,
 
     sum over samples of  (I1(z, x) - I2(z + u, x + v))^2
-      + alpha1 (du/dz - e)^2 + alpha2 (du/dx)^2 + beta1 (dv/dz)^2 + beta2 (dv/dx)^2
+      + s * [alpha1 (du/dz - e)^2 + alpha2 (du/dx)^2 + beta1 (dv/dz)^2 + beta2 (dv/dx)^2]
 
 with the derivatives **physical** (mm per mm, dimensionless; ``e`` the seed's mean axial strain, so that uniform
 compression costs nothing). The weights are therefore dimensionless and mean the same on any probe: the data
@@ -16,19 +16,46 @@ its data and regularisation terms) gives the same displacement in mm. On the pix
     alpha1 (a_ij - a_(i-1)j - e_px)^2 + alpha2 (dz/dx)^2 (a_ij - a_i(j-1))^2
       + beta1 (dx/dz)^2 (l_ij - l_(i-1)j)^2 + beta2 (l_ij - l_i(j-1))^2
 
-(:func:`per_sample_weights`). Hashemi & Rivaz's per-sample (5, 1, 5, 1) correspond at 5 MHz, 40 MHz and
-0.3 mm pitch to physical (5, 243, 0.021, 1): the per-sample form smooths lateral differences of the axial
-displacement ~6x less at 20 MHz than at 40 MHz sampling and lateral ones of the lateral displacement 4x more.
+(:func:`per_sample_weights`). Hashemi & Rivaz's per-sample (5, 1, 5, 1) correspond to physical
+(5, 243, 0.021, 1) at 5 MHz, 40 MHz and 0.3 mm pitch but (5, 107, 0.047, 1) at 7.6 MHz, 38 MHz and 0.21 mm:
+at one pitch, halving the sampling rate makes the per-sample form's physical ``alpha2`` 4x smaller and its
+``beta1`` 4x larger.
 
-Defaults (5, 50, 0.02, 1), chosen on our own simulator at nine probes from 3 to 12 MHz (``scripts/tune_baselines.py``,
-docs/baselines.md): strain NRMSE is flat within 0.002 for alpha1 in 2-10, alpha2 in 20-100 and beta1 in
-0.02-2 (the 2.5 mm least-squares strain kernel dominates); alpha2 = 243 (the old per-sample weights at 5 MHz)
-costs 0.003 and 1000 costs 0.012. The seed matters far more than the weights: see :mod:`bundle.baselines.dp`.
+Defaults of :class:`GLUEEstimator`:
 
-``I2`` is linearised about the current estimate by a first-order Taylor expansion, which makes the problem
-one sparse ``2HW x 2HW`` symmetric positive-definite linear system in the increments; it is solved, the
-estimate updated and the expansion repeated ``iterations`` times. ``I1``/``I2`` are the pre and post RF with
-unit standard deviation; ``I2`` and its derivatives between samples come from cubic splines.
+- ``weights = (10, 20, 0.02, 1)`` physical (per sample: (10, 0.082, 4.9, 1) at 5 MHz / 40 MHz / 0.3 mm,
+  (10, 0.19, 2.1, 1) at 7.6 MHz / 38 MHz / 0.21 mm);
+- ``reference_residual = 0.01``: the factor ``s`` above is the mean squared RF residual
+  ``(I1 - I2(warped))^2`` at the current estimate (recomputed at every Taylor expansion) over 0.01, i.e. the
+  weights hold for data whose residual (electronic noise plus decorrelation) is 1 % of the RF variance, and
+  noisier data is regularised in proportion, as if the data term were divided by its noise variance (a
+  520 x 40 phantom at 10 dB: strain NRMSE 0.136 against 0.173 with ``s = 1``; at 30 dB the two within 0.001;
+  ``tests/baselines/test_probe_adaptation.py``). ``reference_residual=None`` keeps ``s = 1``;
+- ``envelope_mm = 2``: before the DP seed and the refinement, both frames are divided by the pre frame's local
+  RMS (square root of a Gaussian average of its square, standard deviation 2 mm axially and laterally, floored
+  at 1e-3 of its maximum), so that bright and dark regions (depth without time-gain compensation, specular
+  layers) weigh alike in the data term, as in NCC (a 30 dB decay over the frame moves the displacement by
+  0.15 um rms with it, 0.42 um without);
+- ``iterations = 2`` Taylor expansions, ``solver = "cg"``, ``strain_kernel_mm = 2.5``.
+
+Scored with ``scripts/tune_baselines.py`` on our own simulator at nine acquisitions from 3 to 12 MHz (strain
+NRMSE, mean 0.061 against NCC's 0.087; docs/baselines.md has the table and the command).
+
+``I2`` is linearised about the current estimate by a first-order Taylor expansion, which makes the problem one
+sparse ``2HW x 2HW`` symmetric positive-definite linear system in the increments; it is solved, the estimate
+updated and the expansion repeated ``iterations`` times. ``I1``/``I2`` are the pre and post RF (unit standard
+deviation, then divided by the local RMS); ``I2`` and its derivatives between samples come from cubic splines
+(derivatives by a +-0.1-pixel central difference of the spline). The system is solved by conjugate gradients
+(relative residual 1e-6, at most 2000 iterations, ``RuntimeError`` if they do not converge) with a line
+preconditioner: the inverse of the matrix's diagonal plus its axial coupling between neighbouring rows, i.e. one
+tridiagonal solve per line and component (LAPACK ``pttrf``/``pttrs``; :func:`_line_preconditioner`): 36-60
+iterations per expansion on a 1400 x 128 pair at 7.6 MHz against ~140 with a Jacobi preconditioner (30-62 on
+the 987 x 95 pairs of the 7.6-5spp row of ``scripts/tune_baselines.py``). ``solver="direct"`` uses a sparse LU
+(``scipy.sparse.linalg.spsolve``): same answer to 1e-3 samples.
+
+Cost (``scripts/tune_baselines.py --timing``, 1400 x 128 pair at 7.6 MHz / 38 MHz / 0.21 mm, DP seed included):
+10.0 s per pair on the 2-core machine while two other CPU-bound jobs ran on it (NCC 1.2 s, DP 4.2 s in the same
+run).
 """
 
 from __future__ import annotations

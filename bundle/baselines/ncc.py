@@ -1,24 +1,30 @@
 """Windowed normalised cross-correlation (NCC) block matching on RF: the classical baseline.
 
-Algorithm (per pre/post pair; every length is given in physical units and converted with the
-:class:`~bundle.acquisition.Acquisition`):
+Algorithm (per pre/post pair). Every length is stated in wavelengths ``lambda = c / f0`` or in mm and converted
+with the :class:`~bundle.acquisition.Acquisition` (:meth:`NCCEstimator.geometry`), so the same defaults hold for
+any probe; one RF period spans ``lambda / 2`` of depth, ``fs / f0`` samples.
 
-1. **Windows.** The pre frame is cut into 2-D kernels of ``window_mm`` axially (default 1.5 mm, about
-   5 wavelengths at 5 MHz; 78 samples at fs = 40 MHz, c = 1540 m/s) by ``window_lines`` lines laterally
-   (default 3, odd), centred on every RF line and on window rows ``step_mm`` apart (default 0.375 mm, i.e.
-   75 % overlap). Window rows lie wholly inside the frame; the post frame is zero padded axially and
-   mirrored laterally, so a lag that leaves it just correlates worse.
+1. **Windows.** The pre frame is cut into 2-D kernels of ``window_wavelengths`` axially (default 3 lambda:
+   0.92 mm and 48 samples at 5 MHz / 40 MHz, 0.61 mm and 30 samples at 7.6 MHz / 38 MHz, 1.54 mm at 3 MHz;
+   at least 8 samples; ``window_mm`` fixes a length in mm instead) by the odd number of lines nearest to
+   ``window_lateral_mm`` (default 0.9 mm: 3 lines at 0.3 mm pitch, 5 at 0.21 mm), centred on every RF line and
+   on window rows about ``(1 - overlap)`` kernels apart, spread evenly from the top to the bottom of the frame
+   (default overlap 0.75: a step of 12 samples at 5 MHz / 40 MHz). Window rows lie wholly inside the
+   frame; the post frame is zero padded axially and mirrored laterally, so a lag that leaves it just correlates
+   worse.
 2. **Similarity.** Pearson NCC of the pre kernel with the post kernel displaced by an integer lag
    ``(d, l)`` (samples, lines): ``sum (p - mean p)(q - mean q) / sqrt(sum (p - mean p)^2 sum (q - mean q)^2)``.
    Post-window sums come from cumulative sums, the cross term from one ``einsum`` per window row over all
    lines and lags at once (no Python loop over pixels), so the result is independent of the RF scale.
 3. **Neighbour-seeded search from the probe downward.** The first (shallowest) window row searches
-   ``+-axial_search_mm`` (default 1 mm) and ``+-lateral_search_lines`` (default 3); its integer lags are then
-   median filtered over ``seed_median_lines`` lines (default 5) and the row is searched again around them.
-   Every deeper row searches ``+-tracking_mm`` axially (default 0.08 mm, ~half an RF period: 4 samples at
-   40 MHz) and ``+-1`` line laterally around a seed per line: the median over ``seed_median_lines``
-   neighbouring lines of the previous row's estimate (robust to isolated false peaks). Seeds are clamped
-   to ``+-max_axial_mm`` (default 4 mm).
+   ``+-axial_search_mm`` (default 1 mm) and ``+-lateral_search_mm`` (default 0.9 mm, at least one line) with a
+   longer kernel of ``search_window_wavelengths`` (default 6 lambda: among that many lags a 3-lambda kernel
+   finds false peaks); its integer lags are then median filtered over ``seed_median_mm`` (default 1.5 mm: 5 lines
+   at 0.3 mm) and the row is searched again around them with the ordinary kernel. Every deeper row searches
+   ``+-tracking_wavelengths`` axially (default lambda / 4, half an RF period: 4 samples at 8 samples per
+   period) and ``+-1`` line laterally around a seed per line: the median over the same lines of the previous
+   row's estimate (robust to isolated false peaks). Axial seeds are clamped to ``+-max_axial_mm`` (default
+   4 mm), lateral ones to the first row's lateral range plus one line.
 4. **Sub-sample peak.** Axially a cosine fit (default; unbiased for a band-pass RF correlation) or a parabolic
    fit on ``R(-1), R(0), R(+1)`` around the integer peak:
    cosine ``w = acos((a + c) / 2b)``, ``theta = atan((a - c) / (2 b sin w))``, ``delta = -theta / w``;
@@ -27,19 +33,25 @@ Algorithm (per pre/post pair; every length is given in physical units and conver
    ridge (each of the lateral lags ``l - 1, l, l + 1`` at its own interpolated axial peak height), which is
    not biased by tilted speckle; the axial triplet is first interpolated (quadratically, across the three
    lateral lags) to that sub-line lateral position, so a sub-line lateral shift does not bias the axial
-   estimate (known shift of (3.7 samples, 0.4 lines): axial rms error 0.07 -> 0.016 samples).
+   estimate (known shift of (3.7 samples, 0.4 lines) at 5 MHz / 40 MHz: axial rms error 0.018 samples with
+   the 3-lambda kernel; 0.07 without this interpolation, measured with the former 1.5 mm kernel).
 5. **Full grid.** Window-centre estimates are interpolated to every sample of each line with a cubic
    spline; above the first and below the last window centre the displacement is extended linearly with the
-   least-squares slope of the nearest ``window_mm`` of estimates. Lags are converted to mm
+   least-squares slope of the nearest kernel length of estimates. Lags are converted to mm
    (axial spacing c / 2 fs, line pitch).
 
-Strain: :meth:`DisplacementEstimator.strain` uses a least-squares kernel of ``strain_kernel_mm``
-(default 2.5 mm, about 6-7 window steps: strain SNRe ~12 at 1 % compression and 30 dB SNR in the
-convolution phantoms of :mod:`bundle.simulation`, while a 4-5 mm lesion keeps its contrast).
+Strain: :meth:`DisplacementEstimator.strain` uses a least-squares kernel of ``strain_kernel_mm`` (default
+2.5 mm, the same for every estimator so that they are compared at one resolution).
 
-Operating range: axial strain up to ~3 % (decorrelation of 1.5 mm windows makes peak hopping appear beyond
-~5 %); lateral displacement up to ``lateral_search_lines + 1`` lines at the shallowest row, then tracked.
-Cost: a 2048 x 128 pair takes ~0.6 s on one CPU core with the defaults, a 1024 x 96 pair ~0.25 s.
+Why 3 wavelengths (``scripts/tune_baselines.py``, nine acquisitions from 3 to 12 MHz, docs/baselines.md): mean
+strain NRMSE 0.087 at 3 lambda, 0.096 at 4, 0.106 at 5, 0.103 for the former fixed 1.5 mm; 2 lambda peak-hops at
+3 MHz and 4 samples per period (0.73), 2.5 lambda does not (0.19). Uniform 1 % compression, 512 x 32 at
+5 MHz / 40 MHz, 30 dB: SNRe 25 (12.7 with the former 1.5 mm kernel; ``tests/baselines/test_dp_glue.py``).
+
+Operating range: axial strain up to a few % (decorrelation makes peak hopping appear beyond ~5 %); lateral
+displacement up to ``lateral_search_mm`` plus a line at the shallowest row, then tracked.
+Cost: 1.2 s per 1400 x 128 pair at 7.6 MHz / 38 MHz / 0.21 mm with the defaults (``scripts/tune_baselines.py
+--timing``, 2-core machine with two other CPU-bound jobs running).
 """
 
 from __future__ import annotations

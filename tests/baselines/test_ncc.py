@@ -106,7 +106,7 @@ def test_known_rigid_shift(shift):
     displacement = NCCEstimator().estimate(pre, post, ACQ)
     assert displacement.shape == (1, 2, 512, 24) and displacement.dtype == np.float32
     ax, la = _errors(displacement, shift)
-    # measured: axial rms <= 0.016 samples, lateral rms <= 0.06 lines
+    # measured (3-wavelength kernel): axial rms 0.012-0.018 samples, lateral rms 0.05-0.08 lines
     assert _rms(ax) < 0.05, f"axial rms error {_rms(ax):.4f} samples"
     assert abs(float(ax.mean())) < 0.03
     assert _rms(la) < 0.15, f"lateral rms error {_rms(la):.4f} lines"
@@ -225,7 +225,7 @@ def test_uniform_compression_mean_strain():
     truth = float(seq.strain[0][valid].mean())
     assert truth == pytest.approx(-0.01, rel=1e-3)
     mean = float(strain[valid].mean())
-    assert mean == pytest.approx(-0.01, rel=0.03), f"mean strain {mean:.5f}"  # measured error ~0.2 %
+    assert mean == pytest.approx(-0.01, rel=0.03), f"mean strain {mean:.5f}"  # measured error 0.04 %
     # displacement itself: rms error well below a tenth of a sample away from the borders
     err = (displacement[0, 0] - seq.displacement_mm[0, 0])[valid] / ACQ.axial_spacing_mm
     assert _rms(err) < 0.15, f"axial displacement rms error {_rms(err):.3f} samples"
@@ -253,6 +253,6 @@ def test_stiff_inclusion_strain_ratio():
     assert target.sum() == background.sum() > 1000
     ratio = float(np.abs(strain[target]).mean() / np.abs(strain[background]).mean())
     true_same_regions = float(np.abs(seq.strain[0][target]).mean() / np.abs(seq.strain[0][background]).mean())
-    assert ratio == pytest.approx(0.496, rel=0.15), f"strain ratio {ratio:.3f}"  # measured ~0.465
+    assert ratio == pytest.approx(0.496, rel=0.15), f"strain ratio {ratio:.3f}"  # measured 0.463
     # and against the exact ratio of the same two regions (~0.46: the background still feels the lesion)
     assert ratio == pytest.approx(true_same_regions, rel=0.08), (ratio, true_same_regions)
