@@ -47,28 +47,34 @@ def test_closed_form_strain_is_the_depth_derivative_of_the_displacement():
     numeric = np.gradient(uz, z[:, 0], axis=0)
     away = np.abs(np.hypot(z - phantom.center_mm[0], x - phantom.center_mm[1]) - phantom.radius_mm) > 0.05
     np.testing.assert_allclose(numeric[away], strain[away], atol=1e-5)  # 0.01 mm central differences
-    assert strain[0, 0] == pytest.approx(-0.02, abs=2e-3)  # far field: the applied compression
+    far = fp.axial_strain_at(phantom, np.array([40.0]), np.array([25.0]), 0.02)  # 40 mm from the lesion
+    assert far[0] == pytest.approx(-0.02, rel=0.01)  # far field: the applied compression
     inside = np.hypot(z - 9.0, x + 3.5) < 1.0
     assert -0.02 < strain[inside].mean() < -0.002  # a 5x stiff lesion strains far less
 
 
 @pytest.mark.slow
-def test_layered_phantom_strains_in_inverse_proportion_to_its_layer_moduli():
+def test_layered_phantom_lesion_reads_stiff_against_its_own_layer():
+    """Finite elements of the layered phantom: the 3x lesion strains about as much less than the middle layer
+    beside it as the closed-form inclusion does in an infinite plane (0.45 of the strain beside it at the same
+    points); the bonded layers differ less than their moduli, since nearly incompressible wide layers share
+    their lateral strain."""
+    from bundle.simulation.mechanics import Inclusion, axial_strain_field
+
     phantom = fp.PHANTOMS[-1]
     assert phantom.layered
-    x = np.linspace(2.0, 8.0, 25)[None, :]  # beside the lesion (x = -3 mm)
-    z = np.linspace(5.0, 20.0, 301)[:, None]
-    strain = fp.axial_strain_at(phantom, z, x, 0.01)
-    layer = fp.layer_index(z, x)
-    # one mm away from each interface, so that the interface's own transition is left out
-    margin = np.ones_like(strain, dtype=bool)
-    for z0, slope in fp.LAYER_INTERFACES:
-        margin &= np.abs(z - (z0 + slope * x)) > 1.0
-    median = [np.median(strain[(layer == k) & margin]) for k in range(3)]
-    moduli = fp.LAYER_MODULI
-    # layers in series under a plate: nearly the same stress in each, so strain ~ 1 / modulus
-    assert median[0] / median[1] == pytest.approx(moduli[1] / moduli[0], rel=0.1)
-    assert median[2] / median[1] == pytest.approx(moduli[1] / moduli[2], rel=0.1)
+    (zc, xc), beside = phantom.center_mm, (phantom.center_mm[0], 3.0)
+    inside, outside = (fp.axial_strain_at(phantom, z, x, 0.01) for z, x in (phantom.center_mm, beside))
+    ratio = float(inside / outside)
+    inclusion = Inclusion(phantom.center_mm, phantom.radius_mm, phantom.stiffness_ratio)
+    closed = axial_strain_field(zc, xc, 0.01, inclusion, poisson_ratio=fp.POISSON_RATIO)
+    closed_ratio = float(closed / axial_strain_field(*beside, 0.01, inclusion, poisson_ratio=fp.POISSON_RATIO))
+    assert closed_ratio == pytest.approx(0.45, abs=0.01)
+    assert ratio == pytest.approx(closed_ratio, rel=0.2)  # measured 0.381
+    # every layer compresses; the softest (bottom) layer most
+    x = np.array([[5.0]])
+    top, middle, bottom = (fp.axial_strain_at(phantom, np.array([[z]]), x, 0.01).item() for z in (7.0, 12.5, 18.5))
+    assert max(top, middle, bottom) < 0 and bottom < 1.2 * min(top, middle)
 
 
 @pytest.mark.slow
