@@ -4,7 +4,7 @@
 RF from another simulator than ours, to judge generalisation (docs/validation.md). It is never used to train, to
 select checkpoints or to tune parameters.
 
-Example (the command that built ``data/foreign``; about 40 minutes on the 2-core machine)::
+Example (the command that built ``data/foreign``: 33 minutes on the 2-core machine)::
 
     pip install -e '.[validation]'          # pymust (LGPL): a validation extra, never a runtime dependency
     python scripts/make_foreign_set.py --output data/foreign --cache data/foreign_cache --workers 2
@@ -17,7 +17,9 @@ A zero-amplitude scatterer far below the image fixes SIMUS's record length, so o
 Phantoms (``scripts/foreign_phantoms.py``): pre frame, 1 % and 2 % compression; ground truth on the beamformed grid.
 
 Every SIMUS frame is cached (``--cache``, written atomically), so an interrupted run resumes where it stopped;
-the output folder appears only when complete. Deterministic: the same command gives the same files.
+the output folder appears only when complete. Deterministic: the same command gives the same files, checked by
+``sha256sum -c SHA256SUMS`` in the output folder against ``docs/foreign_set.sha256`` (``build.json`` holds the
+run's timings and is not checksummed).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ CHANNEL_SNR_DB = 20.0
 LENGTH_SCATTERER_MM = (25.0, -9.0)
 #: channel samples kept: echoes from up to this two-way path length (mm); deeper is never beamformed
 RECORD_PATH_MM = 52.0
+#: this run's timings (not checksummed: they change from run to run)
+BUILD_RECORD = "build.json"
 
 
 @dataclass(frozen=True)
@@ -299,7 +303,7 @@ def _checksums(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "SHA256SUMS"
+        if p.is_file() and p.name not in ("SHA256SUMS", BUILD_RECORD)
     }
 
 
@@ -342,10 +346,18 @@ def main(argv: list[str] | None = None) -> int:
                 {**e, **{k: f"{name}/{e[k]}" for k in ("image", "sidecar", "displacement", "strain")}} for e in entries
             ]
             top["probes"][name] = asdict(PROBES[name])
-        top["seconds"] = {"simus_this_run": round(simus_s, 1), "total_this_run": round(time.perf_counter() - start, 1)}
         (staging / "datalist.json").write_text(json.dumps(top, indent=1))
         sums = _checksums(staging)
         (staging / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sums.items()))
+        # timings change from run to run: kept out of the data and its checksums
+        seconds = {
+            "simus_frames": len(todo),
+            "simus_s": round(simus_s, 1),
+            "total_s": round(time.perf_counter() - start, 1),
+        }
+        (staging / BUILD_RECORD).write_text(
+            json.dumps({"command": sys.argv, "workers": a.workers, **seconds}, indent=1)
+        )
     print(f"wrote {a.output} in {time.perf_counter() - start:.0f} s")
     return 0
 
