@@ -92,6 +92,8 @@ PROBES = {
 
 
 def probe_param(setting: ProbeSetting):
+    """PyMUST parameters (``pymust.utils.Param``) of a probe setting: its sub-aperture, bandwidth, c, SIMUS's
+    sampling rate (20 f0) and attenuation; the receive f-number is set only for beamforming (:func:`das_matrix`)."""
     import pymust
 
     param = pymust.getparam(setting.pymust_name)
