@@ -117,9 +117,12 @@ def test_network_verifies_and_exports_to_torchscript(tmp_path):
 
     from bundle.networks import MUSSENet
 
-    r = _run("-m", "monai.bundle", "verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json",
-             "--config_file", "configs/inference.json", "--n", "4")  # fmt: skip
-    assert r.returncode == 0 and "verified with no error" in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]
+    # MONAI's own defaults (n = 1: the smallest frame the metadata claims, 32 x 8), then a larger n
+    for n in ([], ["--n", "4"]):
+        r = _run("-m", "monai.bundle", "verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json",
+                 "--config_file", "configs/inference.json", *n)  # fmt: skip
+        output = r.stdout + r.stderr
+        assert r.returncode == 0 and "verified with no error" in output, output[-3000:]
     torch.manual_seed(0)
     net = MUSSENet().eval()
     torch.nn.init.normal_(net.refiner.head.weight, std=0.01)  # a non-zero stage two, so that it is exercised
