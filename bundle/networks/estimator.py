@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from bundle.acquisition import Acquisition
+from bundle.canonical_grid import CanonicalGrid
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 from bundle.networks.musse_net import MUSSENet
@@ -93,6 +94,9 @@ class NetworkEstimator(DisplacementEstimator):
             ``f(frames (B, 1 + T, H, W), displacement_px (B, T, 2, H, W)) -> displacement_px``
             (:class:`bundle.instance_optimization.InstanceOptimization`).
         name: what reports, summaries and DICOM call this estimator (default: its registry name).
+        canonical_grid: None: the network sees the RF on the input's grid. A :class:`CanonicalGrid`: the RF is
+            resampled to that grid first (fixed samples per period and lines per wavelength, whatever the probe)
+            and the displacement mapped back to the input's grid in mm (:mod:`bundle.canonical_grid`).
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class NetworkEstimator(DisplacementEstimator):
         checkpoint_prefix: str = "stage_one.",
         instance_optimization: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         name: str | None = None,
+        canonical_grid: CanonicalGrid | None = None,
     ):
         if name:
             self.name = str(name)
@@ -116,9 +121,21 @@ class NetworkEstimator(DisplacementEstimator):
         self.checkpoint_prefix = checkpoint_prefix
         self.strain_kernel_mm = float(strain_kernel_mm)
         self.instance_optimization = instance_optimization
+        if canonical_grid is not None and not isinstance(canonical_grid, CanonicalGrid):
+            raise ValueError(f"canonical_grid must be a CanonicalGrid or None, got {type(canonical_grid).__name__}")
+        self.canonical_grid = canonical_grid
 
     def _estimate(self, pre: np.ndarray, posts: np.ndarray, acquisition: Acquisition) -> np.ndarray:
-        frames = torch.from_numpy(np.concatenate([pre[None], posts], axis=0)[None]).to(self.device)
+        frames = np.concatenate([pre[None], posts], axis=0)
+        if self.canonical_grid is None:
+            return self._network_mm(frames, acquisition)
+        canonical, grid_acquisition = self.canonical_grid.to_canonical(frames, acquisition)
+        displacement_mm = self._network_mm(canonical, grid_acquisition)
+        return self.canonical_grid.from_canonical(displacement_mm, acquisition, pre.shape)
+
+    def _network_mm(self, frames: np.ndarray, acquisition: Acquisition) -> np.ndarray:
+        """Frames ``(1 + T, H, W)`` (frame 0 pre) -> displacement ``(T, 2, H, W)`` in mm on the same grid."""
+        frames = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)[None]).to(self.device)
         with torch.inference_mode():
             displacement_px = self.network.forward_sequence(frames).float()  # (1, T, 2, H, W)
         if self.instance_optimization is not None:

@@ -56,3 +56,23 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
         load_weights(USSENet(**SMALL), tmp_path / "junk.pt")
     with pytest.raises(ElastographyInputError, match="not found"):
         load_weights(USSENet(**SMALL), tmp_path / "missing.pt")
+
+
+def test_canonical_grid_gives_the_network_pixels_of_the_canonical_grid():
+    """With a canonical grid the network's pixels are the grid's (lambda / 16 deep, a wavelength wide), whatever
+    the probe; the displacement comes back on the input's grid in mm."""
+    from bundle.acquisition import Acquisition
+    from bundle.canonical_grid import CanonicalGrid
+
+    acq = Acquisition(sampling_frequency_hz=12e6, center_frequency_hz=3e6, line_pitch_mm=0.4)  # 4 samples per period
+    grid = CanonicalGrid()
+    est = NetworkEstimator(checkpoint=None, network=Constant(), device="cpu", canonical_grid=grid)
+    rng = np.random.default_rng(0)
+    disp = est.estimate(rng.standard_normal((200, 24)), rng.standard_normal((1, 200, 24)), acq)
+    assert disp.shape == (1, 2, 200, 24)
+    canonical = grid.acquisition(acq)
+    np.testing.assert_allclose(disp[:, 0], 2 * canonical.axial_spacing_mm, rtol=1e-6)  # 2 x lambda / 16
+    np.testing.assert_allclose(disp[:, 1], canonical.line_pitch_mm, rtol=1e-6)  # one wavelength
+    assert canonical.axial_spacing_mm == pytest.approx(acq.wavelength_mm / 16)
+    with pytest.raises(ValueError):
+        NetworkEstimator(checkpoint=None, network=Constant(), device="cpu", canonical_grid="yes")
