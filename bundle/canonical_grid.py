@@ -32,7 +32,21 @@ from scipy.signal import resample_poly
 
 from bundle.acquisition import Acquisition
 
-__all__ = ["CanonicalGrid"]
+__all__ = ["CanonicalGrid", "axial_resampling"]
+
+
+def axial_resampling(samples_per_period: float, acquisition: Acquisition, max_denominator: int = 12) -> tuple[int, int]:
+    """``(up, down)``: resampling by ``up / down`` gives about ``samples_per_period`` samples per RF period.
+
+    The fraction nearest to ``samples_per_period x f0 / fs`` with a denominator of at most ``max_denominator``
+    (e.g. 8 / 5 from 5 to 8 samples per period, 2 / 3 from 12, exactly 1 at 8): within 5 % at the default 12.
+    Shared by the canonical grid and the DP's search grid (:mod:`bundle.baselines.dp`).
+    """
+    ratio = samples_per_period * acquisition.center_frequency_hz / acquisition.sampling_frequency_hz
+    frac = Fraction(ratio).limit_denominator(max_denominator)
+    if frac <= 0:  # a ratio below 1 / (2 max_denominator)
+        frac = Fraction(1, max_denominator)
+    return frac.numerator, frac.denominator
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,7 @@ class CanonicalGrid:
 
     def axial_ratio(self, acquisition: Acquisition) -> tuple[int, int]:
         """``(up, down)``: the grid's axial sampling rate is ``up / down`` times the input's."""
-        ratio = self.samples_per_period * acquisition.center_frequency_hz / acquisition.sampling_frequency_hz
-        frac = Fraction(ratio).limit_denominator(self.max_denominator)
-        if frac <= 0:
-            frac = Fraction(1, self.max_denominator)
-        return frac.numerator, frac.denominator
+        return axial_resampling(self.samples_per_period, acquisition, self.max_denominator)
 
     def acquisition(self, acquisition: Acquisition) -> Acquisition:
         """The acquisition record of the canonical grid of ``acquisition`` (same f0, c and bandwidth)."""

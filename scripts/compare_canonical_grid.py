@@ -5,7 +5,7 @@ ground truth: strain NRMSE over the valid region and strain-ratio error, per pai
     python scripts/simulate.py --mode realistic --output data/realistic24 --num-sequences 24 --post-frames 2
     python scripts/compare_canonical_grid.py --datalist data/realistic24/datalist.json
 
-For our own simulations; the independent (PyMUST) validation set is scored by scripts/report.py only.
+A scorer only: it tunes nothing, so it may also score the independent (PyMUST) validation set.
 """
 
 from __future__ import annotations

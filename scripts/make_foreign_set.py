@@ -138,7 +138,7 @@ def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([SEED, *key]))
 
 
-def _phantom_scatterers(probe_index: int, phantom_index: int, setting: ProbeSetting, geometry: dict):
+def _phantom_scatterers(probe_index: int, phantom_index: int, geometry: dict):
     phantom = PHANTOMS[phantom_index]
     return scatterers(phantom, geometry["per_mm2"], geometry["wavelength_mm"], _rng(probe_index, phantom_index))
 
@@ -187,7 +187,7 @@ def simulate_frame(job: tuple[str, int, int, Path]) -> Path:
     param = probe_param(setting)
     geometry = probe_geometry(setting, param)
     phantom = PHANTOMS[phantom_index]
-    z, x, rc = _phantom_scatterers(probe_index, phantom_index, setting, geometry)
+    z, x, rc = _phantom_scatterers(probe_index, phantom_index, geometry)
     if frame > 0:
         uz, ux = displacement_at(phantom, z, x, LEVELS[frame - 1])
         z, x = z + uz, x + ux
@@ -330,7 +330,6 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, i, f, a.cache) for name in probes for i in range(len(PHANTOMS)) for f in range(1 + len(LEVELS))]
     todo = [j for j in jobs if not (a.cache / j[0] / f"{PHANTOMS[j[1]].name}_frame{j[2]}.npy").exists()]
     print(f"{len(jobs)} SIMUS frames, {len(todo)} to simulate with {a.workers} worker(s)", flush=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ctx.Pool(max(1, a.workers)) as pool:
         for k, path in enumerate(pool.imap_unordered(simulate_frame, todo), 1):

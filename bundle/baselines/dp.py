@@ -49,7 +49,6 @@ machine with two other CPU-bound jobs running).
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
@@ -57,6 +56,7 @@ from scipy.signal import resample_poly
 
 from bundle.acquisition import Acquisition
 from bundle.baselines.units import odd_lines, positive
+from bundle.canonical_grid import axial_resampling
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 
@@ -250,11 +250,7 @@ class DPEstimator(DisplacementEstimator):
         (e.g. 8 / 5 at 5 samples per period, 2 / 3 at 12, exactly 1 at 8); the grid then has
         ``samples_per_period`` samples per period to within 5 %.
         """
-        ratio = self.samples_per_period * acquisition.center_frequency_hz / acquisition.sampling_frequency_hz
-        frac = Fraction(ratio).limit_denominator(12)
-        if frac <= 0:
-            frac = Fraction(1, 12)
-        return frac.numerator, frac.denominator
+        return axial_resampling(self.samples_per_period, acquisition)
 
     def grid(self, shape: tuple[int, int], acquisition: Acquisition) -> dict:
         """Search parameters in grid rows and lines for an input frame of ``shape`` (samples, lines)."""
