@@ -125,7 +125,7 @@ def test_network_verifies_and_exports_to_torchscript(tmp_path):
         assert r.returncode == 0 and "verified with no error" in output, output[-3000:]
     torch.manual_seed(0)
     net = MUSSENet().eval()
-    torch.nn.init.normal_(net.refiner.head.weight, std=0.01)  # a non-zero stage two, so that it is exercised
+    torch.nn.init.normal_(net.refiner.head[-1].weight, std=0.01)  # a non-zero stage two, so that it is exercised
     torch.save(net.state_dict(), tmp_path / "model.pt")
     r = _run("-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", tmp_path / "model.ts",
              "--ckpt_file", tmp_path / "model.pt", "--meta_file", "configs/metadata.json",

@@ -4,7 +4,7 @@ from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel, ConvGRU, LocalCrossAttention
 from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
 from bundle.networks.musse_net import MUSSENet
-from bundle.networks.refine import ResidualRefiner
+from bundle.networks.refine import IterativeRefiner, ResidualRefiner, local_correlation
 from bundle.networks.tca import TriCrossAttention
 from bundle.networks.usse_net import USSENet
 
@@ -14,10 +14,12 @@ __all__ = [
     "ConvBlock",
     "ConvGRU",
     "LocalCrossAttention",
+    "IterativeRefiner",
     "MUSSENet",
     "ResidualRefiner",
     "TriCrossAttention",
     "USSENet",
+    "local_correlation",
     "lsq_strain",
     "normalize_pair",
     "warp",

@@ -1,7 +1,9 @@
 """MUSSE-Net: USSE-Net (stage one) followed by residual refinement (stage two).
 
-``u = u1 + r`` where ``u1`` is stage one's displacement and ``r = refiner(pre, warp(post, u1), u1, strain(u1))``
-(:mod:`bundle.networks.refine`). Displacement in pixels (channel 0 axial samples, channel 1 lateral lines).
+``u = refiner.refine(pre, post, u1)`` where ``u1`` is stage one's displacement: by default the RAFT-style
+:class:`~bundle.networks.refine.IterativeRefiner` (full-resolution correlation lookup of the post frame warped by
+the current estimate, shared-weight ConvGRU updates); :class:`~bundle.networks.refine.ResidualRefiner` is v0.5's
+one-pass residual. Displacement in pixels (channel 0 axial samples, channel 1 lateral lines).
 
 - ``forward((B, 2, H, W)) -> (B, 2, H, W)``: the one-tensor form of the bundle's ``network_def``.
 - ``forward_sequence((B, 1 + T, H, W)) -> (B, T, 2, H, W)``: stage one carries its recurrent state over the
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from bundle.networks.layers import lsq_strain, normalize_pair, warp
-from bundle.networks.refine import ResidualRefiner
+from bundle.networks.refine import IterativeRefiner, ResidualRefiner
 from bundle.networks.usse_net import USSENet
 
 __all__ = ["MUSSENet"]
@@ -30,7 +32,7 @@ class MUSSENet(nn.Module):
 
     Args:
         stage_one: the USSE-Net (default arguments if None).
-        refiner: the :class:`ResidualRefiner` (default arguments if None).
+        refiner: stage two, :class:`IterativeRefiner` (default arguments if None) or :class:`ResidualRefiner`.
         stages: 2 = both (default), 1 = stage one only.
         freeze_stage_one: no gradients through stage one (train the refiner alone).
         strain_half_length: LSQ half length (samples) of the stage-one strain given to the refiner and of
@@ -41,7 +43,7 @@ class MUSSENet(nn.Module):
     def __init__(
         self,
         stage_one: USSENet | None = None,
-        refiner: ResidualRefiner | None = None,
+        refiner: ResidualRefiner | IterativeRefiner | None = None,
         stages: int = 2,
         freeze_stage_one: bool = False,
         strain_half_length: int = 32,
@@ -50,8 +52,13 @@ class MUSSENet(nn.Module):
         super().__init__()
         if stages not in (1, 2):
             raise ValueError(f"stages must be 1 or 2, got {stages}")
+        if not isinstance(freeze_stage_one, bool):
+            # a string would be truthy: "--freeze_stage_one false" on the command line once froze stage one
+            raise ValueError(
+                f"freeze_stage_one must be True or False, got {freeze_stage_one!r} (on the command line: False, True)"
+            )
         self.stage_one = stage_one if stage_one is not None else USSENet()
-        self.refiner = refiner if refiner is not None else ResidualRefiner()
+        self.refiner = refiner if refiner is not None else IterativeRefiner()
         self.stages = int(stages)
         self.freeze_stage_one = bool(freeze_stage_one)
         self.strain_half_length = int(strain_half_length)
@@ -65,9 +72,7 @@ class MUSSENet(nn.Module):
 
     def _refine(self, pre: torch.Tensor, post: torch.Tensor, u1: torch.Tensor) -> torch.Tensor:
         """``pre``/``post`` ``(N, 1, H, W)`` normalised RF, ``u1`` ``(N, 2, H, W)`` -> refined ``(N, 2, H, W)``."""
-        half = max(1, min(self.strain_half_length, u1.shape[-2] - 2))
-        strain = lsq_strain(u1[:, :1], half)
-        return u1 + self.refiner(pre, warp(post, u1), u1, strain)
+        return self.refiner.refine(pre, post, u1, self.strain_half_length)
 
     def _more_passes(self, pre: torch.Tensor, post: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Passes 2..n of stage one on ``(N, 1, H, W)`` frames from the estimate ``u`` ``(N, 2, H, W)``."""

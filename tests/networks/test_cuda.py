@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bundle.losses import SequenceConsistencyLoss, UnsupervisedElastographyLoss
-from bundle.networks import MUSSENet, ResidualRefiner, USSENet
+from bundle.networks import IterativeRefiner, MUSSENet, USSENet
 from bundle.networks.estimator import NetworkEstimator
 from bundle.simulation import simulate_sequence
 from bundle.training.engines import ElastographyTrainer
@@ -32,7 +32,7 @@ def _exact_float32():
 
 def _musse() -> MUSSENet:
     torch.manual_seed(0)
-    net = MUSSENet(USSENet(**SMALL), ResidualRefiner(channels=(4, 8, 8), attention_dim=8))
+    net = MUSSENet(USSENet(**SMALL), IterativeRefiner(feature_channels=4, hidden_channels=8))
     with torch.no_grad():  # a non-zero refiner head, so that stage two contributes to the comparison
         for p in net.refiner.parameters():
             p.add_(0.01 * torch.randn_like(p))

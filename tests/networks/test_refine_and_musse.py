@@ -147,6 +147,13 @@ def test_stage_count_is_checked(stages):
         MUSSENet(USSENet(**STAGE_ONE), ResidualRefiner(**REFINER), stages=stages)
 
 
+@pytest.mark.parametrize("value", ["false", "False", 0, None])
+def test_freeze_flag_must_be_a_bool(value):
+    """A command-line "false" arrives as a string, which is truthy: refused instead of silently freezing."""
+    with pytest.raises(ValueError, match="freeze_stage_one must be True or False"):
+        MUSSENet(USSENet(**STAGE_ONE), ResidualRefiner(**REFINER), freeze_stage_one=value)
+
+
 def test_frozen_stage_one_gets_no_gradient():
     model = small_musse(freeze_stage_one=True)
     assert model.freeze_stage_one

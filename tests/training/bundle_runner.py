@@ -17,7 +17,7 @@ from bundle.simulation.dataset import DatasetSpec, write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_NET = ["--stage_one_def#channels", "[4,8,8,8]", "--stage_one_def#attention_dim", "8"]
-TINY_REFINER = ["--refiner_def#channels", "[4,8,8]", "--refiner_def#attention_dim", "8"]
+TINY_REFINER = ["--refiner_def#feature_channels", "4", "--refiner_def#hidden_channels", "8"]
 
 
 def bundle_args(*args) -> list[str]:
