@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     grid = CanonicalGrid()
     estimators = {
         "ncc": create_estimator("ncc"),
-        "usse-net": NetworkEstimator(a.checkpoint),
+        "usse-net": NetworkEstimator(a.checkpoint, canonical_grid=None),
         "usse-net, canonical grid": NetworkEstimator(a.checkpoint, canonical_grid=grid),
-        "musse-net": MUSSENetEstimator(a.checkpoint),
+        "musse-net": MUSSENetEstimator(a.checkpoint, canonical_grid=None),
         "musse-net, canonical grid": MUSSENetEstimator(a.checkpoint, canonical_grid=grid),
     }
     nrmse: dict[str, list[float]] = {k: [] for k in estimators}

@@ -54,9 +54,10 @@ from bundle.io.atomic import atomic_write_text  # noqa: E402
 DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
 
 
-def _estimators(names: list[str], instance_steps: int | None):
+def _estimators(names: list[str], instance_steps: int | None, checkpoint: Path | None = None):
     """Classical ones from the registry, networks from configs/evaluate.json (same weights and kernel)."""
     here = os.getcwd()
+    checkpoint = None if checkpoint is None else checkpoint.resolve()  # relative to the caller's folder
     os.chdir(ROOT)  # the configs' "%configs/..." macros are relative to the bundle root
     try:
         parser = ConfigParser()
@@ -64,6 +65,10 @@ def _estimators(names: list[str], instance_steps: int | None):
         parser["bundle_root"] = str(ROOT)
         if instance_steps is not None:
             parser["instance_steps"] = instance_steps
+        if checkpoint is not None:
+            if not checkpoint.is_file():
+                raise ElastographyInputError("checkpoint not found", checkpoint)
+            parser["checkpoint"] = str(checkpoint)
         configured = parser.config["estimators"]
         out = {}
         for name in names:
@@ -81,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     add_evaluation_arguments(p)
     p.add_argument("--estimators", default=DEFAULT_ESTIMATORS, help="comma-separated names")
     p.add_argument("--instance-steps", type=int, default=None, help="instance optimisation steps (config default)")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="network weights (default: the bundle's models/model.pt)"
+    )
     p.add_argument("--snr-db", type=float, default=30.0, help="echo SNR of the data for the strain-filter bound")
     p.add_argument("--docs", type=Path, default=None, help="Markdown file whose report section is replaced")
     a = p.parse_args(argv)
@@ -116,7 +124,7 @@ def _listings(result: EvaluationResult) -> list[str]:
 
 def _report(a: argparse.Namespace, args: list[str], skipped: list[dict]) -> int:
     names = [n.strip() for n in a.estimators.split(",") if n.strip()]
-    estimators = _estimators(names, a.instance_steps)
+    estimators = _estimators(names, a.instance_steps, a.checkpoint)
     result = evaluate_with_arguments(a, estimators, skipped)  # fails, with the list, when no case is left
     acquisitions = result.acquisitions
     first = next(iter(acquisitions.values()))

@@ -75,3 +75,25 @@ def test_uniform_strain_survives_the_round_trip(f0_mhz, samples_per_period, pitc
     # and in mm against the ground truth on the input grid
     rmse_um = 1e3 * np.sqrt(np.mean((back[0, 0][centre] - seq.displacement_mm[0, 0][centre]) ** 2))
     assert rmse_um < 0.02 * acq.wavelength_mm * 1e3  # measured 2.1 um at 3 MHz (lambda 513 um), 0.27 um at 12 MHz
+
+
+def test_training_loader_resamples_to_the_canonical_grid(tmp_path):
+    """LoadRFSequenced(canonical_grid=...) gives the grid's shape, the same samples as to_canonical, unit std."""
+    import json
+
+    from bundle.training import LoadRFSequenced
+
+    acq = _acq(7.5, 5.0, 0.2)
+    seq = simulate_sequence(PhantomConfig(shape=(400, 40), acquisition=acq), None, (0.01,), seed=4)
+    path = tmp_path / "case.npy"
+    np.save(path, np.moveaxis(seq.rf, 0, -1))  # (axial, lateral, frame): the reader's default order
+    (tmp_path / "case.json").write_text(json.dumps({"acquisition": acq.to_dict()}))
+    grid = CanonicalGrid()
+    out = LoadRFSequenced(canonical_grid=grid)({"image": str(path)})["image"]
+    expected, _ = grid.to_canonical(seq.rf, acq)
+    assert tuple(out.shape) == (2, *grid.shape((400, 40), acq)) == expected.shape
+    np.testing.assert_allclose(out.numpy(), expected / expected[0].std(), rtol=1e-4, atol=1e-5)
+    plain = LoadRFSequenced()({"image": str(path)})["image"]
+    assert tuple(plain.shape) == (2, 400, 40)
+    with pytest.raises(ValueError, match="CanonicalGrid"):
+        LoadRFSequenced(canonical_grid="8 spp")

@@ -89,9 +89,14 @@ def test_estimator_applies_it_after_the_network_in_inference_mode(compressed):
     seq, frames, true_px = compressed
     acq = seq.acquisition
     start = true_px * 0.9
-    plain = NetworkEstimator(None, Fixed(start), device="cpu")
+    # the fixed displacement is in the input's pixels: no canonical grid
+    plain = NetworkEstimator(None, Fixed(start), device="cpu", canonical_grid=None)
     refined = NetworkEstimator(
-        None, Fixed(start), device="cpu", instance_optimization=InstanceOptimization(_loss(), 80, 0.1)
+        None,
+        Fixed(start),
+        device="cpu",
+        instance_optimization=InstanceOptimization(_loss(), 80, 0.1),
+        canonical_grid=None,
     )
     e_plain = plain.strain(plain.estimate(seq.rf[0], seq.rf[1:], acq), acq)
     e_refined = refined.strain(refined.estimate(seq.rf[0], seq.rf[1:], acq), acq)

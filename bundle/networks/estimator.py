@@ -94,9 +94,10 @@ class NetworkEstimator(DisplacementEstimator):
             ``f(frames (B, 1 + T, H, W), displacement_px (B, T, 2, H, W)) -> displacement_px``
             (:class:`bundle.instance_optimization.InstanceOptimization`).
         name: what reports, summaries and DICOM call this estimator (default: its registry name).
-        canonical_grid: None: the network sees the RF on the input's grid. A :class:`CanonicalGrid`: the RF is
-            resampled to that grid first (fixed samples per period and lines per wavelength, whatever the probe)
-            and the displacement mapped back to the input's grid in mm (:mod:`bundle.canonical_grid`).
+        canonical_grid: the grid the network sees (default :class:`CanonicalGrid()`: 8 samples per period, a line
+            per wavelength): the RF is resampled to it from the acquisition record, whatever the probe, and the
+            displacement mapped back to the input's grid in mm (:mod:`bundle.canonical_grid`). None feeds the
+            network the input's own grid (for weights trained that way).
     """
 
     def __init__(
@@ -108,7 +109,7 @@ class NetworkEstimator(DisplacementEstimator):
         checkpoint_prefix: str = "stage_one.",
         instance_optimization: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         name: str | None = None,
-        canonical_grid: CanonicalGrid | None = None,
+        canonical_grid: CanonicalGrid | None = CanonicalGrid(),  # noqa: B008 - frozen dataclass, immutable
     ):
         if name:
             self.name = str(name)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 
+from bundle.canonical_grid import CanonicalGrid
 from bundle.evaluation.cases import load_case
 from bundle.evaluation.figures import save_strain_panel
 from bundle.evaluation.runner import evaluate_case
@@ -83,12 +84,22 @@ class ElastographyEvaluator(SupervisedEvaluator):
 
     Args (beyond SupervisedEvaluator's): ``strain_kernel_mm`` of the strain the figures use, ``figure_dir``
     where a strain panel of the first case is written at every validation run (``epoch_XXXX.png``),
-    ``region_kwargs`` for :func:`bundle.metrics.phantom_regions`.
+    ``region_kwargs`` for :func:`bundle.metrics.phantom_regions`, ``canonical_grid`` the network's input grid (as
+    :class:`NetworkEstimator`; it must be the grid the training crops were resampled to).
     """
 
-    def __init__(self, *args, strain_kernel_mm: float = 1.5, figure_dir: str | None = None, region_kwargs=None, **kw):
+    def __init__(
+        self,
+        *args,
+        strain_kernel_mm: float = 1.5,
+        figure_dir: str | None = None,
+        region_kwargs=None,
+        canonical_grid: CanonicalGrid | None = None,
+        **kw,
+    ):
         kw.setdefault("decollate", False)
         super().__init__(*args, **kw)
+        self.canonical_grid = canonical_grid
         self.strain_kernel_mm = strain_kernel_mm
         self.figure_dir = None if figure_dir is None else Path(figure_dir)
         self.region_kwargs = region_kwargs or {}
@@ -99,6 +110,7 @@ class ElastographyEvaluator(SupervisedEvaluator):
             network=engine.network,
             device=str(engine.state.device),
             strain_kernel_mm=self.strain_kernel_mm,
+            canonical_grid=self.canonical_grid,
         )
         case = load_case(batchdata, "/")
         rows, _, maps = evaluate_case(case, {"usse-net": estimator}, self.region_kwargs)

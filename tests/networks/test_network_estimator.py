@@ -25,7 +25,7 @@ class Constant(torch.nn.Module):
 
 
 def test_pixels_become_millimetres(acquisition):
-    est = NetworkEstimator(checkpoint=None, network=Constant(), device="cpu")
+    est = NetworkEstimator(checkpoint=None, network=Constant(), device="cpu", canonical_grid=None)
     rng = np.random.default_rng(0)
     disp = est.estimate(rng.standard_normal((64, 8)), rng.standard_normal((2, 64, 8)), acquisition)
     assert disp.shape == (2, 2, 64, 8)
@@ -38,7 +38,12 @@ def test_checkpoint_roundtrip_and_registry(tmp_path, acquisition):
     net = USSENet(**SMALL)
     torch.save({"network": net.state_dict()}, tmp_path / "model.pt")
     est = create_estimator(
-        "usse-net", checkpoint=tmp_path / "model.pt", network=USSENet(**SMALL), device="cpu", checkpoint_prefix=""
+        "usse-net",
+        checkpoint=tmp_path / "model.pt",
+        network=USSENet(**SMALL),
+        device="cpu",
+        checkpoint_prefix="",
+        canonical_grid=None,  # the network's own pixels, to compare with the bare network
     )
     rng = np.random.default_rng(1)
     pre, post = rng.standard_normal((64, 16)), rng.standard_normal((64, 16))
