@@ -40,6 +40,7 @@ from bundle.io.jsonfile import strict_json_dumps
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
 from bundle.metrics.auto_window import most_homogeneous_window
 from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
+from bundle.metrics.regions import DEFAULT_BORDER_MM
 
 __all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table", "skipped_lines"]
 
@@ -124,7 +125,7 @@ def _regions_for(case: Case, region_kwargs: dict):
                 case.frames.source,
             ) from None
     elif "uniform_window_center_mm" not in kwargs:
-        border, lines = kwargs.get("border_mm", 2.0), kwargs.get("border_lines", 2)
+        border, lines = kwargs.get("border_mm", DEFAULT_BORDER_MM), kwargs.get("border_lines", 2)
         (h, w), (dz, dx) = shape, spacing
         kwargs["uniform_window_center_mm"] = most_homogeneous_window(
             case.frames.pre,

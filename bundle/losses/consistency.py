@@ -8,9 +8,12 @@ pixel x of every map is the same tissue point. Two terms:
   is the network's own estimate post_j -> post_k (``warp(v_jk, u_j)``); consecutive levels ``k = j + 1``.
   Mean squared difference in pixels over the in-frame pixels.
 - **strain stability**: in a linear-elastic medium the strain at level k is the applied strain times a fixed
-  pattern, so the strain map divided by its own mean (``n_k = e_k / mean(e_k)``) is the same at every level.
-  Mean over pixels of the variance of ``n_k`` across the T levels (dimensionless; 0 for perfectly
-  proportional maps).
+  pattern, ``e_k(x) = m_k p(x)`` with ``m_k`` the map's mean. The pattern is fitted per pixel by least squares
+  over the levels (``p = sum_k m_k e_k / sum_k m_k^2``) and the term is the mean squared residual
+  ``e_k - m_k p`` divided by the mean squared level ``mean_k m_k^2`` (dimensionless; 0 for perfectly
+  proportional maps). Unlike dividing each map by its own mean (v0.5), a level with almost no compression
+  (realistic sequences reach 0.1 %) weighs in with its strain, not with its noise divided by a near-zero mean;
+  ``floor`` bounds the denominator when every level is that small.
 
 Shapes: ``displacement_px (B, T, 2, H, W)`` (channel 0 axial samples, 1 lateral lines), ``chained_px
 (B, T - 1, 2, H, W)`` with entry j the estimate post_j -> post_(j+1) on post_j's grid.
@@ -24,7 +27,7 @@ from torch import nn
 from bundle.losses.unsupervised import in_frame_mask
 from bundle.networks.layers import lsq_strain, warp
 
-__all__ = ["SequenceConsistencyLoss", "composition_error", "normalized_strain_spread"]
+__all__ = ["SequenceConsistencyLoss", "composition_error", "proportionality_residual"]
 
 TERMS = ("composition", "strain_stability")
 
@@ -48,20 +51,23 @@ def composition_error(displacement_px: torch.Tensor, chained_px: torch.Tensor) -
     return gap.sum() / (2.0 * inside.sum()).clamp_min(1.0)
 
 
-def normalized_strain_spread(strain: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per-pixel variance across levels of the mean-normalised strain maps.
+def proportionality_residual(strain: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """Per-pixel squared departure of the T levels' strain maps from one shared pattern, relative to the levels.
 
     Args:
-        strain: ``(B, T, H, W)`` strain of the T levels on the pre grid.
-        eps: floor of |mean strain| (a level without compression carries no pattern).
+        strain: ``(B, T, H, W)`` strain of the T levels on the pre grid (signed fractions).
+        floor: smallest RMS level strain used as the scale (fraction; 0.1 %).
 
     Returns:
-        ``(B, H, W)`` variance of ``e_k / mean_xy(e_k)`` over k (dimensionless).
+        ``(B, H, W)``: ``mean_k (e_k - m_k p)^2 / max(mean_k m_k^2, floor^2)`` with ``m_k`` the mean of map k and
+        ``p = sum_k m_k e_k / sum_k m_k^2`` the least-squares pattern (see the module docstring).
     """
-    mean = strain.mean(dim=(-2, -1), keepdim=True)
-    sign = torch.where(mean < 0, -torch.ones_like(mean), torch.ones_like(mean))
-    normalized = strain / (sign * mean.abs().clamp_min(eps))
-    return normalized.var(dim=1, unbiased=False)
+    level = strain.mean(dim=(-2, -1), keepdim=True)  # (B, T, 1, 1)
+    power = level.square().sum(dim=1, keepdim=True)
+    pattern = (strain * level).sum(dim=1, keepdim=True) / power.clamp_min(1e-30)
+    residual = strain - level * pattern
+    scale = (power / strain.shape[1]).clamp_min(floor * floor)
+    return (residual.square().mean(dim=1, keepdim=True) / scale)[:, 0]
 
 
 class SequenceConsistencyLoss(nn.Module):
@@ -69,7 +75,7 @@ class SequenceConsistencyLoss(nn.Module):
 
     Args:
         composition: weight of :func:`composition_error` (needs the chained estimates; 0 = off, no extra pass).
-        strain_stability: weight of the mean of :func:`normalized_strain_spread`.
+        strain_stability: weight of the mean of :func:`proportionality_residual`.
         strain_half_length: LSQ half length (samples) of the strain compared across levels.
         border: rows left out at the top and bottom (the strain's end effects and the probe-surface region).
 
@@ -109,7 +115,7 @@ class SequenceConsistencyLoss(nn.Module):
                 strain = lsq_strain(u[:, :, :1].reshape(b * t, 1, h, w), half).reshape(b, t, h, w)
                 m = min(self.border, (h - 2) // 4)
                 inner = strain[..., m : h - m, :] if m > 0 else strain
-                terms["strain_stability"] = normalized_strain_spread(inner).mean()
+                terms["strain_stability"] = proportionality_residual(inner).mean()
             total = sum(self.weights[name] * terms[name] for name in TERMS)
         out = {"loss": total}
         out.update({name: value.detach() for name, value in terms.items()})

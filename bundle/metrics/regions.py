@@ -2,8 +2,10 @@
 
 Definitions follow docs/metrics (``shared/reference/metrics.md``):
 
-- **valid**: the whole image minus ``border_mm`` of depth at the top and bottom and ``border_lines`` RF lines
-  on each side, where every estimator may be wrong for lack of context.
+- **valid**: the whole image minus ``border_mm`` of depth at the top and bottom (default
+  :data:`DEFAULT_BORDER_MM` = 1.25 mm, half the 2.5 mm least-squares strain kernel the reports use: where the
+  kernel leaves the frame) and ``border_lines`` RF lines on each side. An estimator's strain must be right
+  everywhere else: edge artefacts count.
 - **target**: the lesion eroded by ``margin_mm``: a disc of radius ``r - margin`` at the lesion centre.
 - **background**: a disc of the target's radius at the lesion's depth, beside the lesion on the side with more
   lateral room, its nearest edge ``1 mm + r`` from the lesion boundary (``background_gap_mm`` overrides the
@@ -27,7 +29,10 @@ import numpy as np
 from bundle.errors import ElastographyInputError
 from bundle.simulation.mechanics import Inclusion
 
-__all__ = ["Disc", "Box", "RegionGeometry", "Regions", "phantom_regions", "regions_from_sidecar"]
+__all__ = ["DEFAULT_BORDER_MM", "Disc", "Box", "RegionGeometry", "Regions", "phantom_regions", "regions_from_sidecar"]
+
+#: depth left out of the valid region at the top and the bottom (mm): half the 2.5 mm strain kernel of the reports
+DEFAULT_BORDER_MM = 1.25
 
 #: slack (mm) when testing a pixel centre or an edge against a boundary, so that float round-off in
 #: ``i * dz`` never drops a pixel that lies exactly on it
@@ -201,7 +206,7 @@ def phantom_regions(
     spacing_mm: tuple[float, float],
     inclusion: Inclusion | None,
     margin_mm: float = 1.0,
-    border_mm: float = 2.0,
+    border_mm: float = DEFAULT_BORDER_MM,
     border_lines: int = 2,
     background_gap_mm: float | None = None,
     uniform_window_mm: tuple[float, float] = (5.0, 5.0),

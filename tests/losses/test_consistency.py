@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bundle.losses.consistency import SequenceConsistencyLoss, composition_error, normalized_strain_spread
+from bundle.losses.consistency import SequenceConsistencyLoss, composition_error, proportionality_residual
 from bundle.training.engines import ElastographyTrainer
 
 H, W = 32, 8
@@ -101,7 +101,7 @@ def test_composition_shapes():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# normalized_strain_spread
+# proportionality_residual
 
 
 def test_proportional_strain_maps_have_no_spread():
@@ -109,17 +109,29 @@ def test_proportional_strain_maps_have_no_spread():
     pattern = 1.0 + 0.5 * torch.rand(2, 1, H, W)  # a fixed non-uniform pattern per sample
     levels = torch.tensor([0.005, 0.01, 0.03]).view(1, 3, 1, 1)
     for sign in (1.0, -1.0):  # compression is negative strain: normalising by the signed mean cancels it
-        spread = normalized_strain_spread(sign * levels * pattern)
+        spread = proportionality_residual(sign * levels * pattern)
         assert spread.shape == (2, H, W)
         assert spread.abs().max().item() < 1e-10
 
 
-def test_spread_of_two_known_levels():
-    """Level 1 normalises to 1 everywhere, level 2 to 0.8 / 1.2 alternately: variance 0.1^2 = 0.01 per pixel."""
+def test_residual_of_two_known_levels():
+    """Levels -1 % (uniform) and -2 % x (0.8 | 1.2): at a 0.8 pixel the fitted pattern is 0.84, residuals
+    -0.16 % and +0.08 %, mean square 1.6e-6 over the mean squared level 2.5e-4 = 0.0064 (0.0064 at 1.2 too)."""
     first = torch.full((1, 1, 2, 2), -0.01)
     second = -0.02 * torch.tensor([[0.8, 1.2], [1.2, 0.8]]).view(1, 1, 2, 2)
-    spread = normalized_strain_spread(torch.cat((first, second), dim=1))
-    torch.testing.assert_close(spread, torch.full((1, 2, 2), 0.01))
+    residual = proportionality_residual(torch.cat((first, second), dim=1))
+    torch.testing.assert_close(residual, torch.full((1, 2, 2), 0.0064))
+
+
+def test_a_nearly_uncompressed_level_weighs_in_with_its_strain_not_its_noise():
+    """Levels 0.05 % and 2 % with the same absolute noise (0.02 % RMS): dividing each map by its own mean made
+    the tiny level's noise 40 % of its mean (variance ~0.04 / 2); the residual stays about noise^2 / level^2."""
+    torch.manual_seed(0)
+    noise = 0.0002 * torch.randn(1, 2, 64, 64)
+    levels = torch.tensor([-0.0005, -0.02]).view(1, 2, 1, 1)
+    residual = proportionality_residual(levels + noise).mean().item()
+    assert residual < 1e-3
+    assert residual == pytest.approx(0.0002**2 / 2 / ((0.0005**2 + 0.02**2) / 2), rel=0.3)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,7 +160,9 @@ def test_proportional_non_uniform_fields_are_stable():
 
 
 def test_strain_stability_of_a_level_with_a_strain_gradient():
-    """Level 1 uniform (-s1), level 2 ``-(s2 + a z)``: the spread is ``a^2 var(z) / (4 (s2 + a mean(z))^2)``.
+    """Level 1 uniform (-s1), level 2 ``-(s2 + a z)``, M = s2 + a mean(z): the fitted pattern leaves residuals
+    ``s1 M d / (s1^2 + M^2)`` and ``-s1^2 d / (s1^2 + M^2)`` with d = a (z - mean(z)), so the term is
+    ``a^2 var(z) s1^2 / (s1^2 + M^2)^2``.
 
     The LSQ derivative of a quadratic is exact where the kernel needs no reflection, which the border
     (4 rows, half length 4) guarantees; z runs over the kept rows 4 .. H-5.
@@ -159,8 +173,9 @@ def test_strain_stability_of_a_level_with_a_strain_gradient():
     u[:, 0, 0] = -s1 * z
     u[:, 1, 0] = -(s2 * z + 0.5 * a * z**2)
     kept = torch.arange(4, H - 4, dtype=torch.float64)
-    expected = a**2 * kept.var(unbiased=False).item() / (4 * (s2 + a * kept.mean().item()) ** 2)
-    assert expected == pytest.approx(0.003889, rel=1e-3)  # worked by hand: 2.5e-7 * 47.917 / (4 * 0.02775^2)
+    m = s2 + a * kept.mean().item()
+    expected = a**2 * kept.var(unbiased=False).item() * s1**2 / (s1**2 + m**2) ** 2
+    assert expected == pytest.approx(0.0015825, rel=1e-3)  # by hand: 2.5e-7 * 47.917 * 1e-4 / (8.7006e-4)^2
     loss = SequenceConsistencyLoss(composition=0.0, strain_stability=3.0, strain_half_length=4, border=4)
     out = loss(u)
     assert out["strain_stability"].item() == pytest.approx(expected, rel=1e-4)

@@ -18,7 +18,7 @@ LESION = Inclusion((5.0, 4.0), 1.5, 3.0)
 
 @pytest.fixture(scope="module")
 def regions():
-    r = phantom_regions(SHAPE, SPACING, LESION)
+    r = phantom_regions(SHAPE, SPACING, LESION, border_mm=2.0)
     # the geometry the hand computations rely on: a 43-pixel target and background inside a 3360-pixel valid box
     assert r.to_dict()["pixels"] == {"target": 43, "background": 43, "valid": 3360}
     assert not (r.target & r.background).any()
