@@ -8,7 +8,25 @@ from collections.abc import Callable
 
 from bundle.errors import ElastographyInputError, PacsError
 
-__all__ = ["concise_errors", "run_main", "toolkit_error"]
+__all__ = ["concise_errors", "flag", "run_main", "toolkit_error"]
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def flag(value: object, name: str) -> bool:
+    """A config switch as a bool. ``python -m monai.bundle run`` (fire) passes ``--resume false`` on as the
+    *string* ``"false"``, which Python reads as true; the configs route every switch through this instead.
+
+    Accepts bools, 0/1, and the strings true/false, yes/no, on/off, 1/0 (any case); anything else is a
+    ``ValueError`` naming the switch.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def toolkit_error(err: BaseException) -> ElastographyInputError | PacsError | None:

@@ -135,3 +135,35 @@ def test_network_verifies_and_exports_to_torchscript(tmp_path):
     x = torch.randn(1, 2, 128, 32)
     torch.testing.assert_close(exported(x), net(x))
     torch.testing.assert_close(exported.forward_sequence(torch.randn(1, 3, 128, 32)).shape, (1, 2, 2, 128, 32))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, True), (False, False), ("false", False), ("True", True), ("0", False), (1, True)]
+)
+def test_config_switches_read_command_line_strings(value, expected):
+    """fire passes ``--resume false`` on as the string "false" (truthy in Python); ``flag`` reads it as meant."""
+    from bundle.cli import flag
+
+    assert flag(value, "resume") is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, None, ""])
+def test_config_switch_refuses_anything_else(value):
+    from bundle.cli import flag
+
+    with pytest.raises(ValueError, match="resume must be true or false"):
+        flag(value, "resume")
+
+
+def test_freeze_switch_from_the_command_line_reaches_the_network(monkeypatch):
+    """``--freeze_stage_one false`` (the string) gives a trainable stage one; it once froze it silently."""
+    from monai.bundle import ConfigParser
+
+    monkeypatch.chdir(ROOT)  # the configs' "%configs/..." macros are relative to the bundle root
+    parser = ConfigParser()
+    parser.read_config(["configs/train.json", "configs/train_refine.json"])
+    parser["freeze_stage_one"] = "false"
+    parser["stage_one_def"]["channels"] = [4, 8, 8, 8]
+    network = parser.get_parsed_content("network_def")
+    assert network.freeze_stage_one is False
+    assert all(p.requires_grad for p in network.stage_one.parameters())
