@@ -155,7 +155,6 @@ class IterativeRefiner(nn.Module):
         self.radius = [int(radius[0]), int(radius[1])]
         self.iterations = int(iterations)
         self.stride = [int(update_stride[0]), int(update_stride[1])]
-        self.multiple = 1
         num_offsets = (2 * self.radius[0] + 1) * (2 * self.radius[1] + 1)
         hc = int(hidden_channels)
         self.features = ConvBlock(1, feature_channels, kernel=(7, 3))
@@ -165,9 +164,6 @@ class IterativeRefiner(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(hc, hc, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(hc, 2, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
-
-    def _pool(self, x: torch.Tensor, size: list[int]) -> torch.Tensor:
-        return F.adaptive_avg_pool2d(x, size)
 
     def refine(self, pre: torch.Tensor, post: torch.Tensor, u1: torch.Tensor, strain_half_length: int) -> torch.Tensor:
         """``(N, 1, H, W)`` pre and post (normalised RF), ``u1 (N, 2, H, W)`` pixels -> refined ``(N, 2, H, W)``."""
@@ -192,7 +188,7 @@ class IterativeRefiner(nn.Module):
         for _ in range(self.iterations):
             cost = local_correlation(pre_f, warp(post_f, u), self.radius)
             strain = lsq_strain(u[:, :1], half) * 100.0  # ~1 % strain -> order one
-            motion = self.motion(self._pool(torch.cat((cost, strain), dim=1), size))
+            motion = self.motion(F.adaptive_avg_pool2d(torch.cat((cost, strain), dim=1), size))
             state = self.gru(torch.cat((motion, context), dim=1), state)
             delta = F.interpolate(self.head(state), size=[h, w], mode="bilinear", align_corners=False)
             u = u + delta
