@@ -7,7 +7,15 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 DEMO_SEQUENCES ?= 12
 
-.PHONY: demo test lint bench-sim clean-demo system-tools
+.PHONY: demo test lint bench-sim clean-demo system-tools label-env label-demo test-label
+
+# MONAI Label 0.8.5 needs numpy < 2 and pydicom < 3: its own environment, never mixed with .venv (docs/monailabel.md)
+LABEL_VENV := .venv-label
+LABEL_PY := $(LABEL_VENV)/bin/python
+LABEL_PIP := $(LABEL_PY) -m pip --disable-pip-version-check --quiet
+LABEL_STAMP := $(LABEL_VENV)/.installed
+LABEL_DEMO_DIR ?= runs/label-demo
+LABEL_PORT ?= 8000
 
 # torch is installed first and pinned to the CPU wheel on this machine's disk, so that no dependency can pull
 # a multi-GB CUDA build; the project range (torch>=2.8,<2.15) is then already satisfied.
@@ -54,7 +62,36 @@ demo: $(STAMP)
 
 test: $(STAMP) system-tools
 	$(VENV)/bin/ruff check bundle scripts tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/label
+
+# Same discipline as .venv: the CPU torch wheel first; monailabel itself without its declared dependencies (they
+# pull a CUDA torch, sam2 and a torchvision that does not import beside the CPU wheel), then the bundle, no deps.
+$(LABEL_STAMP): scripts/monailabel_app/requirements.txt pyproject.toml
+	@test -x $(LABEL_PY) || $(PYTHON) -m venv $(LABEL_VENV)
+	@$(LABEL_PY) -c "import torch" 2>/dev/null || $(LABEL_PIP) install torch==2.13.0
+	$(LABEL_PIP) install -r scripts/monailabel_app/requirements.txt
+	$(LABEL_PIP) install --no-deps monailabel==0.8.5
+	$(LABEL_PIP) install --no-deps -e .
+	$(LABEL_PY) -c "import numpy, pydicom, torch; assert int(numpy.__version__.split('.')[0]) < 2 and \
+		int(pydicom.__version__.split('.')[0]) < 3 and torch.version.cuda is None, 'wrong label environment'"
+	@touch $(LABEL_STAMP)
+
+label-env: $(LABEL_STAMP)
+
+# Two simulated recordings (RF + sidecar only), then the server in the foreground until Ctrl-C.
+label-demo: $(STAMP) $(LABEL_STAMP)
+	$(PY) -m monai.bundle run --config_file configs/simulate.json --dataset_dir $(LABEL_DEMO_DIR)/data \
+		--spec#num_sequences 2 --overwrite true
+	rm -rf $(LABEL_DEMO_DIR)/studies && mkdir -p $(LABEL_DEMO_DIR)/studies
+	cp $(LABEL_DEMO_DIR)/data/*_rf.* $(LABEL_DEMO_DIR)/studies/
+	@echo "== MONAI Label server: http://127.0.0.1:$(LABEL_PORT)/ (REST docs at /docs; Ctrl-C stops it). Strain of case_0000:"
+	@echo "   curl -X POST 'http://127.0.0.1:$(LABEL_PORT)/infer/strain?image=case_0000_rf&output=image' -o strain.nii.gz"
+	PATH="$(CURDIR)/$(LABEL_VENV)/bin:$$PATH" monailabel start_server --app scripts/monailabel_app \
+		--studies $(LABEL_DEMO_DIR)/studies --host 127.0.0.1 --port $(LABEL_PORT) \
+		--log_config scripts/monailabel_app/logging.json
+
+test-label: $(STAMP) $(LABEL_STAMP)
+	ELASTO_REQUIRE_LABEL=1 $(PY) -m pytest -q tests/label
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bundle scripts tests

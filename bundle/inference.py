@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from bundle.errors import ElastographyInputError
@@ -34,7 +33,7 @@ from bundle.io.atomic import atomic_directory, atomic_write_text
 from bundle.io.jsonfile import strict_json_dumps
 from bundle.io.nifti import sidecar_path
 from bundle.io.readers import is_rf_file, read_rf
-from bundle.pairs import FramePair, fallback_note
+from bundle.pairs import estimate_pairs, fallback_note
 from bundle.pairs import frame_pairs as choose_frame_pairs  # infer_folder has a frame_pairs argument
 
 __all__ = [
@@ -114,17 +113,6 @@ def new_run_folder(output_dir: str | Path, overwrite: bool = False) -> Path:
     return fresh
 
 
-def _estimate_pairs(estimator: DisplacementEstimator, frames: np.ndarray, pairs: list[FramePair], acquisition):
-    """Displacement ``(P, 2, H, W)`` of every pair; pairs sharing a pre frame go in one call (a sequence)."""
-    out: list[np.ndarray | None] = [None] * len(pairs)
-    for pre in dict.fromkeys(p.pre for p in pairs):
-        members = [k for k, p in enumerate(pairs) if p.pre == pre]
-        posts = frames[[pairs[k].post for k in members]]
-        for k, displacement in zip(members, estimator.estimate(frames[pre], posts, acquisition), strict=True):
-            out[k] = displacement
-    return np.stack(out)
-
-
 def infer_case(
     path: Path,
     estimator: DisplacementEstimator,
@@ -146,7 +134,7 @@ def infer_case(
         reference = rf.reference_dicom
         identity = identity_from_reference(reference, recording) if reference else anonymous_identity(recording)
     start = time.perf_counter()
-    displacement = _estimate_pairs(estimator, rf.frames, pairs, rf.acquisition)
+    displacement = estimate_pairs(estimator, rf.frames, pairs, rf.acquisition)
     strain = estimator.strain(displacement, rf.acquisition)
     seconds = (time.perf_counter() - start) / len(pairs)
     pre_frames = rf.frames[[p.pre for p in pairs]]

@@ -26,7 +26,7 @@ import torch
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames, normalize_rf
 
-__all__ = ["FramePair", "coarse_estimate", "fallback_note", "select_frame_pairs", "frame_pairs"]
+__all__ = ["FramePair", "coarse_estimate", "estimate_pairs", "fallback_note", "select_frame_pairs", "frame_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +232,18 @@ def _no_pair_message(
     return (f"no usable frame pair among {n} frames: no coarse |strain| in [{_percent(min_strain)}, "
             f"{_percent(max_strain)}]{floor} at correlation >= {min_correlation:g}; {found}; give 'frame_pairs' "
             f"in the sidecar")  # fmt: skip
+
+
+def estimate_pairs(estimator, frames: np.ndarray, pairs: Sequence[FramePair], acquisition) -> np.ndarray:
+    """Displacement ``(P, 2, H, W)`` in mm of every pair of ``frames`` ``(N, H, W)`` (indices into ``frames``).
+
+    Pairs sharing a pre frame go to ``estimator.estimate`` in one call, as a sequence, in their order here: a
+    network that estimates a sequence jointly (MUSSE-Net) gives a pair's displacement with its sequence, so batch
+    inference and a server must group pairs the same way to give the same numbers."""
+    out: list[np.ndarray | None] = [None] * len(pairs)
+    for pre in dict.fromkeys(p.pre for p in pairs):
+        members = [k for k, p in enumerate(pairs) if p.pre == pre]
+        posts = frames[[pairs[k].post for k in members]]
+        for k, displacement in zip(members, estimator.estimate(frames[pre], posts, acquisition), strict=True):
+            out[k] = displacement
+    return np.stack(out)
