@@ -11,6 +11,11 @@ or a ``datalist.json`` (all its splits). Each case's frame pairs come from its s
 A run never replaces earlier results silently: when ``output_dir`` holds files already, the run goes to a new
 folder ``<output_dir>-2`` (``-3``, ...) unless ``overwrite`` is set. A case that fails (bad file, missing
 sidecar, no usable frame pair, an estimator error) is logged and skipped; the batch goes on.
+
+Across processes (``torchrun ... --config_file "['configs/inference.json','configs/multi_gpu_inference.json']"``):
+the cases are sharded over the ranks, each rank writes its own case folders as above, rank 0 writes the one
+``summary.json``. A rank that dies leaves the finished case folders in place; repeat the run (``overwrite`` as
+above) for the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bundle.distributed import barrier, broadcast_from_main, current_ranks, finish_distributed, gather_to_main
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator
 from bundle.evaluation.cases import datalist_split
@@ -169,41 +175,60 @@ def infer_folder(
 ) -> BatchSummary:
     """Run ``estimator`` on every case of ``dataset_dir``; see the module docstring for outputs and policy.
 
+    Under ``torchrun`` (a process group from :func:`bundle.distributed.init_distributed`) the cases are sharded
+    across the ranks: rank 0 chooses the run folder, each rank writes its own cases' folders (atomically, as in
+    one process), and rank 0 writes the one ``summary.json`` with every case and failure in the case list's order.
+    Every rank returns that merged summary.
+
     Args:
         frame_pairs: override every sidecar's pairing (``auto``, ``first``, ``consecutive``); None = sidecars'.
     """
-    cases = find_cases(dataset_dir)
-    run_dir = new_run_folder(output_dir, overwrite)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ranks = current_ranks()
+    cases = find_cases(dataset_dir) if ranks.is_main else None
+    run_dir = new_run_folder(output_dir, overwrite) if ranks.is_main else None
+    if ranks.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    cases, run_dir = broadcast_from_main((cases, run_dir))  # one listing and one folder for all ranks
     weights = getattr(estimator, "checkpoint", None)  # part of the DICOM series UIDs: new weights, new series
     weights = file_digest(weights) if dicom and weights else ""
     outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version,
                           weights=weights)  # fmt: skip
-    summary = BatchSummary(run_dir, estimator.name)
     first_file: dict[str, Path] = {}
-    bar = tqdm(cases, desc="inference", unit="case", disable=not progress)
-    for path, sidecar in bar:
+    owners = [first_file.setdefault(case_name(path), path) for path, _ in cases]  # rec.mha and rec.mat: one name
+    jobs = ranks.shard(list(enumerate(cases)))
+    succeeded: list[tuple[int, dict]] = []
+    failed: list[tuple[int, dict]] = []
+    bar = tqdm(jobs, desc="inference", unit="case", disable=not progress or not ranks.is_main)
+    for index, (path, sidecar) in bar:
         name = case_name(path)
         try:
-            if first_file.setdefault(name, path) != path:  # rec.mha and rec.mat would share rec/ and rec.json
-                raise ElastographyInputError(f"case name '{name}' is taken by {first_file[name].name}; rename", path)
-            entry = infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs, sidecar)
-            summary.succeeded.append(entry)
+            if owners[index] != path:
+                raise ElastographyInputError(f"case name '{name}' is taken by {owners[index].name}; rename", path)
+            succeeded.append((index, infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs, sidecar)))
         except Exception as err:  # noqa: BLE001 - one bad case must not cost the others: record why, go on
             bad_input = isinstance(err, ElastographyInputError)
             reason = err.problem if bad_input else f"{type(err).__name__}: {err}"
             file = str(err.path) if bad_input and err.path is not None else str(path)
             logger.error("%s: %s", file, reason, exc_info=not bad_input)
-            summary.failed.append({"case": name, "rf": str(path), "file": file, "reason": reason})
-        bar.set_postfix(done=len(summary.succeeded), failed=len(summary.failed))
-    atomic_write_text(run_dir / "summary.json", strict_json_dumps(summary.to_dict(), indent=1), overwrite=True)
-    return summary
+            failed.append((index, {"case": name, "rf": str(path), "file": file, "reason": reason}))
+        bar.set_postfix(done=len(succeeded), failed=len(failed))
+    summary = None
+    gathered = gather_to_main((succeeded, failed))
+    if ranks.is_main:
+        summary = BatchSummary(run_dir, estimator.name)
+        summary.succeeded = [entry for _, entry in sorted(e for part in gathered for e in part[0])]
+        summary.failed = [entry for _, entry in sorted(e for part in gathered for e in part[1])]
+        atomic_write_text(run_dir / "summary.json", strict_json_dumps(summary.to_dict(), indent=1), overwrite=True)
+    return broadcast_from_main(summary)
 
 
 def run_batch_inference(*args, **kwargs) -> BatchSummary:
-    """:func:`infer_folder`, then the summary on stdout; exits with status 1 when any case failed."""
+    """:func:`infer_folder`, then the summary on stdout (rank 0's); exits with status 1 when any case failed."""
     summary = infer_folder(*args, **kwargs)
-    print(summary.report())
+    if current_ranks().is_main:
+        print(summary.report(), flush=True)
     if summary.failed:
+        barrier()  # every rank exits together, after rank 0 printed: torchrun stops the rest at the first exit
+        finish_distributed()
         sys.exit(1)
     return summary
