@@ -99,3 +99,58 @@ def test_torchrun_inference_equals_one_process(tmp_path):
             b = nib.load(tmp_path / "two" / case / f"{name}.nii.gz").get_fdata()
             np.testing.assert_allclose(b, a, rtol=0, atol=atol)
     shutil.rmtree(tmp_path / "one")
+
+
+def torchrun(configs: list[str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "monai.bundle", "run",
+               "--config_file", str(configs), *args]  # fmt: skip
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_torchrun_training_keeps_ranks_equal_writes_once_and_resumes(tmp_path):
+    from bundle.simulation.dataset import DatasetSpec, write_dataset
+
+    acq = Acquisition(40e6, 5e6, 1540.0, 0.3)
+    write_dataset(tmp_path / "data", DatasetSpec(num_sequences=6, num_post_frames=2, lesion_probability=0.0),
+                  PhantomConfig(shape=(768, 40), acquisition=acq), workers=1, progress=False)  # fmt: skip
+    # test-only overlay: each rank leaves its weights outside the run folder once training is over
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({
+        "+imports": ["$import os"],
+        "+finalize": [f"$torch.save(@network_module.state_dict(), '{tmp_path}/rank' + os.environ['RANK'] + '.pt')"],
+    }))  # fmt: skip
+    configs = ["configs/train.json", "configs/multi_gpu_train.json", str(dump)]
+    out = tmp_path / "run"
+    common = ["--dataset_dir", str(tmp_path / "data"), "--output_dir", str(out), "--val_interval", "1",
+              "--num_val_cases", "1", "--batch_size", "1", "--crop_rows", "256"]  # fmt: skip
+    first = torchrun(configs, *common, "--epochs", "1", "--tracking", "mlflow")
+    assert first.returncode == 0, first.stderr[-4000:]
+
+    import torch
+
+    def weights(rank: int) -> dict:
+        return torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+
+    zero, one = weights(0), weights(1)
+    assert all(torch.equal(zero[k], one[k]) for k in zero)  # DDP kept the replicas equal
+    start = torch.load(ROOT / "models" / "model.pt", weights_only=True)  # train.json fine-tunes stage one
+    assert any(not torch.equal(v, start["stage_one." + k]) for k, v in zero.items())  # and they trained
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["validation_epoch_0001.png"]
+    import sqlite3
+
+    with sqlite3.connect(out / "mlruns.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 1  # rank 0's run only
+
+    second = torchrun(configs, *common, "--epochs", "2")  # the same command, one epoch more: resumes
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_epoch=2.pt", "model.pt"]
+    assert "Restored all variables from" in second.stdout + second.stderr  # from checkpoint_epoch=1.pt
+    resumed = torch.load(out / "checkpoints" / "checkpoint_epoch=2.pt", weights_only=True)["trainer"]
+    # 4 training sequences over 2 ranks at batch 1: 2 iterations per epoch, not 4 (the sampler shards them)
+    assert (resumed["epoch_length"], resumed["iteration"], resumed["max_epochs"]) == (2, 4, 2)
+    zero, one = weights(0), weights(1)
+    assert all(torch.equal(zero[k], one[k]) for k in zero)
+

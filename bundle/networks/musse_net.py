@@ -94,8 +94,11 @@ class MUSSENet(nn.Module):
         post = frames[:, 1:].reshape(b * t, 1, h, w)
         return self._more_passes(pre, post, u.reshape(b * t, 2, h, w)).reshape(b, t, 2, h, w)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels."""
+    def forward(self, x: torch.Tensor, sequence: bool = False) -> torch.Tensor:
+        """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels; ``sequence=True``:
+        :meth:`forward_sequence` (the way in for DistributedDataParallel, as in :meth:`USSENet.forward`)."""
+        if sequence:
+            return self.forward_sequence(x)
         u1 = self._stage_one_pair(x)
         if self.stages == 1:
             return u1

@@ -134,8 +134,14 @@ class USSENet(nn.Module):
             new_states.append(decoder)
         return displacement, new_states
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels (axial, lateral)."""
+    def forward(self, x: torch.Tensor, sequence: bool = False) -> torch.Tensor:
+        """``(B, 2, H, W)`` (pre, post) RF -> ``(B, 2, H, W)`` displacement in pixels (axial, lateral).
+
+        ``sequence=True``: :meth:`forward_sequence` (``(B, 1 + T, H, W)`` -> ``(B, T, 2, H, W)``) through the
+        module's call, which is the only way in for DistributedDataParallel (it synchronises gradients only for
+        what passes through ``forward``)."""
+        if sequence:
+            return self.forward_sequence(x)
         self._check(x, 2)
         h, w = x.shape[-2], x.shape[-1]
         x = self._pad(normalize_pair(x))

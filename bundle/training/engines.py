@@ -57,7 +57,8 @@ class ElastographyTrainer(SupervisedTrainer):
         engine.optimizer.zero_grad(set_to_none=True)
         # AMP on CUDA only: CPU autocast (bfloat16) makes these convolutions ~50x slower, not faster
         with torch.autocast(device_type=frames.device.type, enabled=bool(engine.amp) and frames.is_cuda):
-            displacement = engine.network.forward_sequence(frames)
+            # through the module's call, not .forward_sequence: DistributedDataParallel syncs only that path
+            displacement = engine.network(frames, sequence=True)
             terms = engine.loss_function(frames[:, :1], frames[:, 1:], displacement.float())
             consistency = self.consistency_function
             if consistency is not None:
