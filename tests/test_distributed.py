@@ -154,3 +154,38 @@ def test_torchrun_training_keeps_ranks_equal_writes_once_and_resumes(tmp_path):
     zero, one = weights(0), weights(1)
     assert all(torch.equal(zero[k], one[k]) for k in zero)
 
+
+
+@pytest.mark.slow
+def test_torchrun_evaluation_equals_one_process(tmp_path):
+    from bundle.simulation.dataset import DatasetSpec, write_dataset
+
+    acq = Acquisition(40e6, 5e6, 1540.0, 0.3)
+    datalist = write_dataset(tmp_path / "data", DatasetSpec(num_sequences=3, num_post_frames=2, split=(0, 0, 1)),
+                             PhantomConfig(shape=(768, 40), acquisition=acq), workers=1, progress=False)  # fmt: skip
+    entries = json.loads(datalist.read_text())
+    entries["test"].append({**entries["test"][0], "case": "broken", "image": "missing_rf.nii"})  # skipped in both
+    datalist.write_text(json.dumps(entries))
+    two_estimators = tmp_path / "estimators.json"  # ncc and the network alone: io is minutes on a CPU
+    two_estimators.write_text(json.dumps({"estimators": {
+        "ncc": "%configs/evaluate.json::estimators#ncc", "musse-net": "%configs/evaluate.json::estimators#musse-net"}}))
+    args = ["--datalist", str(datalist), "--split", "test"]
+    single = subprocess.run(
+        [str(BIN / "python"), "-m", "monai.bundle", "run", "--config_file",
+         str(["configs/evaluate.json", str(two_estimators)]), "--output_dir", str(tmp_path / "one"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-3000:]
+    distributed = torchrun(["configs/evaluate.json", "configs/multi_gpu_evaluate.json", str(two_estimators)],
+                           "--output_dir", str(tmp_path / "two"), *args)  # fmt: skip
+    assert distributed.returncode == 0, distributed.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert [s["case"] for s in two["skipped"]] == ["broken"] == [s["case"] for s in one["skipped"]]
+    assert [(r["case"], r["estimator"], r["frame"]) for r in two["rows"]] == [
+        (r["case"], r["estimator"], r["frame"]) for r in one["rows"]]  # fmt: skip
+    for a, b in zip(one["rows"], two["rows"], strict=True):
+        for key in ("strain_nrmse", "snr_e", "warped_ncc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["case"], a["estimator"], key)
+    assert sorted(p.name for p in (tmp_path / "two" / "figures").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "figures").iterdir()) and len(two["regions"]) == 3  # fmt: skip

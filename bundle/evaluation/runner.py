@@ -24,6 +24,7 @@ import math
 import platform
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bundle.acquisition import Acquisition
+from bundle.distributed import broadcast_from_main, current_ranks, gather_to_main
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, create_estimator
 from bundle.evaluation.cases import Case, load_case, load_datalist, skipped_entry
@@ -252,7 +254,19 @@ def evaluate_datalist(
     if output_dir is None:
         return _run(entries, base, estimators, None, False, region_kwargs, progress, earlier)
     output_dir = Path(output_dir)
-    with atomic_directory(output_dir, overwrite=overwrite) as staging:
+    if not current_ranks().is_main:  # rank 0 owns the folder; this rank's figures go into rank 0's staging
+        staging = broadcast_from_main(None)
+        if staging is None:
+            raise ElastographyInputError("rank 0 could not open the output folder", output_dir)
+        result = _run(entries, base, estimators, staging, figures, region_kwargs, progress, earlier)
+        result.output_dir = output_dir
+        return result
+    with ExitStack() as stack:
+        staging = None
+        try:
+            staging = stack.enter_context(atomic_directory(output_dir, overwrite=overwrite))
+        finally:
+            broadcast_from_main(staging)  # the other ranks wait for the folder, or for word that there is none
         result = _run(entries, base, estimators, staging, figures, region_kwargs, progress, earlier)
         meta = {
             "datalist": str(Path(datalist).resolve()),
@@ -276,29 +290,46 @@ def evaluate_datalist(
 
 
 def _run(entries, base, estimators, staging, figures, region_kwargs, progress, skipped) -> EvaluationResult:
-    result = EvaluationResult([], {}, skipped=skipped)
-    for entry in tqdm(entries, desc="evaluating", unit="case", disable=not progress):
+    """Score every entry; under torchrun each rank scores its shard (figures into rank 0's ``staging``, which
+    every rank sees) and rank 0 merges the cases in the datalist's order; every rank returns the merged result."""
+    ranks = current_ranks()
+    records = []  # (entry index, the case's outcome): picklable, gathered on rank 0
+    jobs = ranks.shard(list(enumerate(entries)))
+    for index, entry in tqdm(jobs, desc="evaluating", unit="case", disable=not progress or not ranks.is_main):
         name = entry.get("case", Path(entry["image"]).name)
         try:  # a bad file or a recording an estimator refuses costs that case only: listed with the reason
             case = load_case(entry, base)
             case_rows, regions, maps = evaluate_case(case, estimators, region_kwargs)
         except (ElastographyInputError, OSError) as err:
-            result.skipped.append(skipped_entry(name, Path(base) / entry["image"], err))
+            records.append((index, {"skipped": skipped_entry(name, Path(base) / entry["image"], err)}))
             logger.warning("skipped %s: %s", name, err)
             continue
-        result.rows += case_rows
-        result.regions[case.name] = regions.to_dict()
-        result.acquisitions[case.name] = case.frames.acquisition
-        if entry.get("pairing_note"):
-            result.pairing_notes[case.name] = str(entry["pairing_note"])
+        note = str(entry["pairing_note"]) if entry.get("pairing_note") else None
+        records.append((index, {"name": case.name, "rows": case_rows, "regions": regions.to_dict(),
+                                "acquisition": case.frames.acquisition, "note": note}))  # fmt: skip
         if figures and staging is not None:
             _save_figure(staging / "figures" / f"{case.name}.png", case, maps)
+    gathered = gather_to_main(records)
+    result = None
+    if ranks.is_main:
+        result = EvaluationResult([], {}, skipped=list(skipped))
+        for _, record in sorted((r for part in gathered for r in part), key=lambda r: r[0]):
+            if "skipped" in record:
+                result.skipped.append(record["skipped"])
+                continue
+            result.rows += record["rows"]
+            result.regions[record["name"]] = record["regions"]
+            result.acquisitions[record["name"]] = record["acquisition"]
+            if record["note"]:
+                result.pairing_notes[record["name"]] = record["note"]
+        if result.rows:
+            result.summary = _summarise(result.rows)
+    result = broadcast_from_main(result)
     if not result.rows:
         raise ElastographyInputError(
             f"no case could be scored; {len(result.skipped)} skipped:\n" + result.listing(),
             Path(base) if entries else None,
         )
-    result.summary = _summarise(result.rows)
     return result
 
 
