@@ -70,15 +70,17 @@ def local_device() -> torch.device:
 
 
 def init_distributed(backend: str | None = None) -> Ranks:
-    """Join the process group torchrun describes in the environment (no-op without ``WORLD_SIZE`` > 1, or when
-    already joined). Backend: NCCL with CUDA, gloo without; CUDA processes are pinned to their local device.
+    """Join the process group torchrun describes in the environment: a no-op outside torchrun (no ``RANK`` and
+    ``MASTER_ADDR``) or when already joined. Under torchrun the group is made even for one process, so that a
+    DistributedDataParallel model works with ``--nproc_per_node=1`` too. Backend: NCCL with CUDA, gloo without;
+    CUDA processes are pinned to their local device.
 
     Raises:
         ValueError: ``backend`` is not ``nccl`` or ``gloo``, or NCCL is asked for without CUDA.
     """
     if backend is not None and backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl' or 'gloo', got {backend!r}")
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or dist.is_initialized():
+    if not ("RANK" in os.environ and "MASTER_ADDR" in os.environ) or dist.is_initialized():
         return current_ranks()
     cuda = torch.cuda.is_available()
     backend = backend or ("nccl" if cuda else "gloo")

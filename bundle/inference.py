@@ -14,8 +14,9 @@ sidecar, no usable frame pair, an estimator error) is logged and skipped; the ba
 
 Across processes (``torchrun ... --config_file "['configs/inference.json','configs/multi_gpu_inference.json']"``):
 the cases are sharded over the ranks, each rank writes its own case folders as above, rank 0 writes the one
-``summary.json``. A rank that dies leaves the finished case folders in place; repeat the run (``overwrite`` as
-above) for the rest.
+``summary.json``; the output folder must be one every rank sees (one machine, or a shared file system). A rank
+that dies leaves the finished case folders in place; a repeat of the run does every case again (``overwrite``
+as above).
 """
 
 from __future__ import annotations
@@ -184,11 +185,17 @@ def infer_folder(
         frame_pairs: override every sidecar's pairing (``auto``, ``first``, ``consecutive``); None = sidecars'.
     """
     ranks = current_ranks()
-    cases = find_cases(dataset_dir) if ranks.is_main else None
-    run_dir = new_run_folder(output_dir, overwrite) if ranks.is_main else None
-    if ranks.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    cases, run_dir = broadcast_from_main((cases, run_dir))  # one listing and one folder for all ranks
+    plan = None
+    try:
+        if ranks.is_main:
+            cases, run_dir = find_cases(dataset_dir), new_run_folder(output_dir, overwrite)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            plan = (cases, run_dir)
+    finally:  # one listing and one folder for all ranks, or word that rank 0 failed (else the others would wait)
+        plan = broadcast_from_main(plan)
+    if plan is None:
+        raise ElastographyInputError("rank 0 could not list the cases or open the output folder", dataset_dir)
+    cases, run_dir = plan
     weights = getattr(estimator, "checkpoint", None)  # part of the DICOM series UIDs: new weights, new series
     weights = file_digest(weights) if dicom and weights else ""
     outputs = CaseOutputs(png=png, dicom=dicom, model_name=estimator.name, software_version=software_version,

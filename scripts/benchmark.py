@@ -117,7 +117,7 @@ def build_estimators(names: list[str], checkpoint: Path, device: str | None) -> 
 
 
 def measure(estimator, pre, posts, acq, repeats: int) -> dict:
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and getattr(getattr(estimator, "device", None), "type", "cpu") == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     before = PeakRSS.now()
@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(sizes) - set(SETTINGS))
     if unknown:
         p.error(f"unknown sizes {unknown}; known: {sorted(SETTINGS)}")
+    if a.profile == "musse-net (ONNX Runtime)":
+        p.error("nothing to profile: musse-net (ONNX Runtime) has no implementation yet")
     if set(names) - set(ESTIMATORS) or (a.profile and a.profile not in ESTIMATORS):
         p.error(f"unknown estimator in {names + [a.profile] if a.profile else names}; known: {', '.join(ESTIMATORS)}")
     if a.repeats < 1 or a.io_repeats < 1:
@@ -200,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() and a.device != "cpu" else "cpu"
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, networks on {device}; {time.strftime('%Y-%m-%d')}")  # fmt: skip
-    print("\n| frame | estimator | s / pair (median) | p95 | pairs / s | peak memory (+MiB over start) | threads |")
+    p95 = f"p95 (of {a.repeats} calls; {a.io_repeats} for + io)"  # few calls: close to the slowest one
+    print(f"\n| frame | estimator | s / pair (median) | {p95} | pairs / s | peak memory (+MiB over start) | threads |")
     print("|---|---|---|---|---|---|---|")
     jobs = [(size, name) for size in sizes for name in names]
     rows = []

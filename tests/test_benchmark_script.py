@@ -20,7 +20,7 @@ def test_a_row_without_an_implementation_says_so_instead_of_a_number():
     result = run("--sizes", "1024x128", "--estimators", "ncc,musse-net (ONNX Runtime)", "--repeats", "1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "| frame | estimator | s / pair (median) | p95 | pairs / s |" in result.stdout
+    assert "| frame | estimator | s / pair (median) | p95 (of 1 calls; 2 for + io) | pairs / s |" in result.stdout
     ncc = next(line for line in lines if line.startswith("| 1024x128 | ncc |")).split("|")
     assert 0 < float(ncc[3]) <= float(ncc[4]) and float(ncc[5]) == pytest.approx(1 / float(ncc[3]), rel=0.02)
     assert "| 1024x128 | musse-net (ONNX Runtime) | not measured: no ONNX Runtime path yet" in result.stdout
@@ -31,3 +31,5 @@ def test_bad_arguments_exit_2_with_the_reason():
     bad = run("--estimators", "ncc,sad")
     assert bad.returncode == 2 and "unknown estimator" in bad.stderr
     assert run("--repeats", "0").returncode == 2
+    onnx = run("--profile", "musse-net (ONNX Runtime)")
+    assert onnx.returncode == 2 and "no implementation yet" in onnx.stderr

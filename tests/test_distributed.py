@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 from bundle.acquisition import Acquisition
 from bundle.distributed import (
@@ -43,12 +45,13 @@ def test_ranks_shard_every_item_once_in_order():
 
 
 def test_one_process_without_torchrun(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
     assert init_distributed() == Ranks() == current_ranks()
     assert gather_to_main({"a": 1}) == [{"a": 1}] and broadcast_from_main(5) == 5
     barrier()
     finish_distributed()  # nothing joined: nothing to leave
-    assert local_device().type == "cpu"
+    assert local_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="'nccl' or 'gloo'"):
         init_distributed("mpi")
 
@@ -80,12 +83,8 @@ def test_torchrun_inference_equals_one_process(tmp_path):
          "--output_dir", str(tmp_path / "one"), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    distributed = subprocess.run(
-        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "monai.bundle", "run", "--config_file",
-         "['configs/inference.json','configs/multi_gpu_inference.json']", "--output_dir", str(tmp_path / "two"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+    distributed = torchrun(["configs/inference.json", "configs/multi_gpu_inference.json"],
+                           "--output_dir", str(tmp_path / "two"), *args)  # fmt: skip
     assert single.returncode == 1 and distributed.returncode != 0, distributed.stderr[-3000:]  # d failed in both
     assert distributed.stdout.count("inference (musse-net): 3 case(s) done, 1 failed") == 1  # rank 0 reports
     one = json.loads((tmp_path / "one" / "summary.json").read_text())
@@ -102,10 +101,20 @@ def test_torchrun_inference_equals_one_process(tmp_path):
 
 
 def torchrun(configs: list[str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=2 -m monai.bundle run``; on timeout the whole process group is killed (the
+    workers too, not only torchrun) and the test fails."""
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
     command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "monai.bundle", "run",
                "--config_file", str(configs), *args]  # fmt: skip
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"torchrun did not finish within {timeout} s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 @pytest.mark.slow
@@ -123,19 +132,20 @@ def test_torchrun_training_keeps_ranks_equal_writes_once_and_resumes(tmp_path):
     }))  # fmt: skip
     configs = ["configs/train.json", "configs/multi_gpu_train.json", str(dump)]
     out = tmp_path / "run"
+    # start from the shipped stage one (the data has ground truth, so train.json alone would start from scratch)
     common = ["--dataset_dir", str(tmp_path / "data"), "--output_dir", str(out), "--val_interval", "1",
-              "--num_val_cases", "1", "--batch_size", "1", "--crop_rows", "256"]  # fmt: skip
+              "--num_val_cases", "1", "--batch_size", "1", "--crop_rows", "256", "--pretrained_checkpoint",
+              str(ROOT / "models" / "model.pt"), "--pretrained_prefix", "stage_one."]  # fmt: skip
     first = torchrun(configs, *common, "--epochs", "1", "--tracking", "mlflow")
     assert first.returncode == 0, first.stderr[-4000:]
-
-    import torch
 
     def weights(rank: int) -> dict:
         return torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
 
     zero, one = weights(0), weights(1)
     assert all(torch.equal(zero[k], one[k]) for k in zero)  # DDP kept the replicas equal
-    start = torch.load(ROOT / "models" / "model.pt", weights_only=True)  # train.json fine-tunes stage one
+    start = torch.load(ROOT / "models" / "model.pt", weights_only=True)
+    assert all(k in zero for k in (k[len("stage_one.") :] for k in start if k.startswith("stage_one.")))
     assert any(not torch.equal(v, start["stage_one." + k]) for k, v in zero.items())  # and they trained
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["validation_epoch_0001.png"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from pathlib import Path
 
 from fastapi import HTTPException
 from monailabel.datastore.local import LocalDatastore
@@ -97,7 +98,12 @@ class StrainInferTask(InferTask):
         # MONAI Label deletes the file once sent; the name tells a client what it holds
         stem = f"{result.source.name.split('.')[0]}_{result.pre}-{result.post}_{kind}_"
         with tempfile.NamedTemporaryFile(prefix=stem, suffix=RESULT_KINDS[kind], delete=False) as file:
-            path = self.service.write(result, kind, file.name)
+            path = Path(file.name)
+        try:
+            self.service.write(result, kind, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         return str(path), {**result.summary(), "result": kind, "model_version": self.service.version}
 
 

@@ -222,11 +222,22 @@ def test_displacement_overlay_and_summary(server):
         ("image=corrupt_rf", {}, 422, ["corrupt_rf.nii.gz", "cannot read"]),
         ("image=rec_rf", {"pre": 0, "post": 7}, 422, ["rec_rf.nii.gz", "post frame 7 is not in the file"]),
         ("image=rec_rf", {"pre": 1}, 400, ["both the pre and the post frame"]),
+        ("image=rec_rf", {"pre": 1, "post": 1}, 400, ["same frame (1)"]),
+        ("image=rec_rf", {"pre": "first", "post": 2}, 400, ["pre must be a frame number, got 'first'"]),
         ("image=rec_rf", {"result": "segmentation"}, 400, ["result must be one of"]),
     ],
 )
 def test_bad_requests_get_clear_answers_and_the_server_keeps_serving(server, query, params, status, words):
     code, body, _ = post(f"{server}/infer/strain?{query}&output=json", params)
+    check_answer_then_good_request(server, code, body, status, words)
+
+
+def test_unknown_model_is_named(server):
+    code, body, _ = post(f"{server}/infer/segmentation?image=rec_rf&output=json")
+    check_answer_then_good_request(server, code, body, 404, ["no model 'segmentation'; this app serves: strain"])
+
+
+def check_answer_then_good_request(server, code, body, status, words):
     detail = json.loads(body)["detail"]
     assert code == status and all(w in detail for w in words), detail
     code, body, _ = post(f"{server}/infer/strain?image=rec_rf&output=json")
@@ -255,13 +266,10 @@ def test_missing_model_file_stops_the_start_with_its_name(workspace):
 
 
 def test_port_in_use_is_refused_and_the_running_server_is_unharmed(workspace, server):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        code, output = start_and_fail(workspace, taken.getsockname()[1])
+    code, output = start_and_fail(workspace, urllib.parse.urlparse(server).port)  # the running server's port
     assert code != 0 and "address already in use" in output
-    with urllib.request.urlopen(f"{server}/info/", timeout=30) as response:
-        assert response.status == 200
+    code, body, _ = post(f"{server}/infer/strain?image=rec_rf&output=json")
+    assert code == 200 and json.loads(body)["post_frame"] == 1
 
 
 def test_bundle_serving_imports_in_the_label_environment():
