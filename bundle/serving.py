@@ -24,20 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from bundle.acquisition import Acquisition
+from bundle.bundle_config import bundle_root as default_bundle_root
+from bundle.bundle_config import read_bundle_config
 from bundle.errors import ElastographyInputError
 from bundle.io.nifti import write_nifti
 from bundle.io.readers import read_rf
 from bundle.pairs import FramePair, estimate_pairs, frame_pairs
 
-__all__ = ["RESULT_KINDS", "PairResult", "StrainService", "default_bundle_root"]
+__all__ = ["RESULT_KINDS", "PairResult", "StrainService"]
 
 #: what a request can ask for, and the file type each kind is written as
 RESULT_KINDS = {"strain": ".nii.gz", "displacement": ".nii.gz", "overlay": ".png"}
-
-
-def default_bundle_root() -> Path:
-    """The folder holding ``configs/`` and ``models/``: the checkout this package was installed from."""
-    return Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class PairResult:
     acquisition: Acquisition
     estimator: str
     seconds: float
-    sequence_posts: tuple[int, ...] = ()
+    sequence_posts: tuple[int, ...]
 
     def summary(self) -> dict:
         """JSON-ready description of the result (no arrays)."""
@@ -83,20 +80,6 @@ class PairResult:
             "mean_strain": float(np.mean(self.strain)),
             "seconds": round(self.seconds, 3),
         }
-
-
-def _absolute_macros(item, root: Path):
-    """``item`` with every file macro (``"%configs/train.json::loss"``) made absolute against ``root``: MONAI
-    resolves them against the working directory, which a server does not choose."""
-    if isinstance(item, dict):
-        return {k: _absolute_macros(v, root) for k, v in item.items()}
-    if isinstance(item, list):
-        return [_absolute_macros(v, root) for v in item]
-    if isinstance(item, str) and item.startswith("%") and "::" in item:
-        file, key = item[1:].split("::", 1)
-        if file and not Path(file).is_absolute():
-            return f"%{root / file}::{key}"
-    return item
 
 
 def _frame_index(numbers: np.ndarray, frame: int, which: str, path: Path) -> int:
@@ -130,25 +113,20 @@ class StrainService:
         instance_steps: int = 0,
         device: str | None = None,
     ):
-        from monai.bundle import ConfigParser  # here, not at import: the module is imported by light tools too
-
         if int(instance_steps) < 0:
             raise ValueError(f"instance_steps must be >= 0, got {instance_steps}")
         root = Path(bundle_root) if bundle_root is not None else default_bundle_root()
-        config, meta = root / "configs" / "inference.json", root / "configs" / "metadata.json"
-        for path in (config, meta):
-            if not path.is_file():
-                raise ElastographyInputError("bundle file not found", path)
+        parser = read_bundle_config("inference.json", root)
+        meta = root / "configs" / "metadata.json"
+        if not meta.is_file():
+            raise ElastographyInputError("bundle file not found", meta)
         weights = Path(checkpoint) if checkpoint is not None else root / "models" / "model.pt"
         if not weights.is_file():
             raise ElastographyInputError("model file not found (give another with the checkpoint setting)", weights)
         self.metadata = json.loads(meta.read_text())
-        parser = ConfigParser(_absolute_macros(json.loads(config.read_text()), root))
-        parser.read_meta(str(meta))
         # The config's imports serve its batch recipe (DICOM export: highdicom, pydicom 3); the estimator needs
         # none of them, and a MONAI Label environment has pydicom 2.
         parser["imports"] = []
-        parser["bundle_root"] = str(root)
         parser["checkpoint"] = str(weights)
         parser["instance_steps"] = int(instance_steps)
         if device is not None:

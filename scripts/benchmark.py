@@ -44,6 +44,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from bundle.acquisition import Acquisition  # noqa: E402
+from bundle.bundle_config import configured_estimators  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.simulation import PhantomConfig, simulate_sequence  # noqa: E402
 
@@ -91,29 +92,11 @@ class PeakRSS:
 
 
 def build_estimators(names: list[str], checkpoint: Path, device: str | None) -> dict:
-    """Name -> estimator: the networks and NCC as configs/evaluate.json wires them (the report's estimators),
-    GLUE from the registry; None for a row with no implementation yet."""
-    from monai.bundle import ConfigParser
-
-    from bundle.estimator import create_estimator
-
-    parser = ConfigParser()
-    parser.read_config(str(ROOT / "configs" / "evaluate.json"))  # its macros are relative: main() runs in ROOT
-    parser["checkpoint"] = str(checkpoint)
-    configured = parser["estimators"]
-    out = {}
-    for name in names:
-        if name in configured:
-            if device is not None and name != "ncc":
-                parser[f"estimators#{name}#device"] = device
-            out[name] = parser.get_parsed_content(f"estimators#{name}")
-        elif name == "glue":
-            out[name] = create_estimator("glue")
-        elif name == "musse-net (ONNX Runtime)":
-            out[name] = None
-        else:
-            raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
-    return out
+    """Name -> estimator (NCC and the networks as configs/evaluate.json wires them, the report's estimators;
+    GLUE from the registry); None for a row with no implementation yet."""
+    built = [n for n in names if n != "musse-net (ONNX Runtime)"]
+    out = configured_estimators(built, checkpoint=checkpoint, device=device)
+    return {name: out.get(name) for name in names}
 
 
 def measure(estimator, pre, posts, acq, repeats: int) -> dict:
@@ -194,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown estimator in {names + [a.profile] if a.profile else names}; known: {', '.join(ESTIMATORS)}")
     if a.repeats < 1 or a.io_repeats < 1:
         p.error(f"--repeats and --io-repeats must be >= 1, got {a.repeats} and {a.io_repeats}")
-    checkpoint = a.checkpoint.resolve()  # before the chdir: a relative path means the caller's folder
-    os.chdir(ROOT)
-    estimators = build_estimators([a.profile] if a.profile else names, checkpoint, a.device)
+    estimators = build_estimators([a.profile] if a.profile else names, a.checkpoint, a.device)
     if a.profile:
         return profile(a.profile, estimators[a.profile], sizes[0])
     device = "cuda" if torch.cuda.is_available() and a.device != "cpu" else "cpu"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shlex
 import sys
@@ -34,11 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monai.bundle import ConfigParser  # noqa: E402
 
+from bundle.bundle_config import configured_estimators  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
-from bundle.estimator import create_estimator  # noqa: E402
 from bundle.evaluation.cases import recordings_entries  # noqa: E402
 from bundle.evaluation.command import add_evaluation_arguments, evaluate_with_arguments  # noqa: E402
 from bundle.evaluation.report import (  # noqa: E402
@@ -56,29 +54,7 @@ DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"
 
 def _estimators(names: list[str], instance_steps: int | None, checkpoint: Path | None = None):
     """Classical ones from the registry, networks from configs/evaluate.json (same weights and kernel)."""
-    here = os.getcwd()
-    checkpoint = None if checkpoint is None else checkpoint.resolve()  # relative to the caller's folder
-    os.chdir(ROOT)  # the configs' "%configs/..." macros are relative to the bundle root
-    try:
-        parser = ConfigParser()
-        parser.read_config("configs/evaluate.json")
-        parser["bundle_root"] = str(ROOT)
-        if instance_steps is not None:
-            parser["instance_steps"] = instance_steps
-        if checkpoint is not None:
-            if not checkpoint.is_file():
-                raise ElastographyInputError("checkpoint not found", checkpoint)
-            parser["checkpoint"] = str(checkpoint)
-        configured = parser.config["estimators"]
-        out = {}
-        for name in names:
-            if name in configured:
-                out[name] = parser.get_parsed_content(f"estimators#{name}", lazy=False)
-            else:
-                out[name] = create_estimator(name)  # unknown names are refused here with the list of known ones
-        return out
-    finally:
-        os.chdir(here)
+    return configured_estimators(names, checkpoint=checkpoint, instance_steps=instance_steps, root=ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from bundle.acquisition import Acquisition
+from bundle.bundle_config import _absolute_macros
+from bundle.bundle_config import bundle_root as default_bundle_root
 from bundle.errors import ElastographyInputError
 from bundle.io.nifti import write_nifti
 from bundle.io.readers import read_rf
 from bundle.pairs import FramePair, estimate_pairs
-from bundle.serving import StrainService, _absolute_macros, default_bundle_root
+from bundle.serving import StrainService
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 ROOT = Path(__file__).resolve().parents[1]

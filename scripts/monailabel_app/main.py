@@ -38,9 +38,9 @@ VIEWABLE_SUFFIXES = ("*.nii.gz", "*.nii", "*.mha", "*.mhd")
 
 
 def _frame(request: dict, key: str) -> int | None:
-    """A frame number from the request: absent, empty or -1 means "let the sidecar's pairing choose"."""
+    """A frame number from the request: absent or empty means "let the sidecar's pairing choose"."""
     value = request.get(key)
-    if value is None or value == "" or value == -1 or value == "-1":
+    if value is None or value == "":
         return None
     try:
         return int(value)
