@@ -58,9 +58,11 @@ def configured_estimators(
     instance_steps: int | None = None,
     device: str | None = None,
     root: str | Path | None = None,
+    backend: str | None = None,
 ) -> dict:
     """Name -> estimator: those of ``configs/evaluate.json`` as it wires them (with ``checkpoint``,
-    ``instance_steps`` and the networks' ``device`` when given), any other name from the registry.
+    ``instance_steps``, the networks' ``device`` and ``backend`` (``pytorch``, ``onnxruntime``) when given), any
+    other name from the registry.
 
     Raises:
         ElastographyInputError: ``checkpoint`` is given and missing, or a name nobody knows.
@@ -70,6 +72,8 @@ def configured_estimators(
     parser = read_bundle_config("evaluate.json", root)
     if instance_steps is not None:
         parser["instance_steps"] = instance_steps
+    if backend is not None:
+        parser["backend"] = backend
     if checkpoint is not None:
         checkpoint = Path(checkpoint).resolve()
         if not checkpoint.is_file():

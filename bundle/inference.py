@@ -12,15 +12,21 @@ A run never replaces earlier results silently: when ``output_dir`` holds files a
 folder ``<output_dir>-2`` (``-3``, ...) unless ``overwrite`` is set. A case that fails (bad file, missing
 sidecar, no usable frame pair, an estimator error) is logged and skipped; the batch goes on.
 
+``resume`` finishes an interrupted run in ``output_dir`` itself: a case whose folder is complete (its
+``case.json``, written last inside the staged folder, names the same RF file) is kept and listed with
+``"resumed": true``; every other case is estimated, replacing a folder without ``case.json``. A folder made by
+another estimator stops that case with the reason (resume with the same estimator, or use ``overwrite``).
+
 Across processes (``torchrun ... --config_file "['configs/inference.json','configs/multi_gpu_inference.json']"``):
 the cases are sharded over the ranks, each rank writes its own case folders as above, rank 0 writes the one
 ``summary.json``; the output folder must be one every rank sees (one machine, or a shared file system). A rank
-that dies leaves the finished case folders in place; a repeat of the run does every case again (``overwrite``
-as above).
+that dies leaves the finished case folders in place (torchrun stops the others, no summary is written); the
+same command with ``resume`` does the rest, with any number of processes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -47,6 +53,7 @@ __all__ = [
     "BatchSummary",
     "find_cases",
     "find_rf_files",
+    "finished_case",
     "new_run_folder",
     "infer_case",
     "infer_folder",
@@ -54,6 +61,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CASE_RECORD = "case.json"  # a case folder's own summary entry, written last (resume reads it)
 
 
 @dataclass
@@ -71,8 +80,10 @@ class BatchSummary:
 
     def report(self) -> str:
         """Human-readable lines: counts, one line per case on a fallback pair, one line per failure."""
-        lines = [f"inference ({self.estimator}): {len(self.succeeded)} case(s) done, {len(self.failed)} failed "
-                 f"-> {self.output_dir}"]  # fmt: skip
+        resumed = sum(1 for c in self.succeeded if c.get("resumed"))
+        lines = [f"inference ({self.estimator}): {len(self.succeeded)} case(s) done"
+                 + (f" ({resumed} kept from the interrupted run)" if resumed else "")
+                 + f", {len(self.failed)} failed -> {self.output_dir}"]  # fmt: skip
         lines += [f"  NOTE {c['case']}: {c['pairing_note']}" for c in self.succeeded if c.get("pairing_note")]
         lines += [f"  FAILED {f['case']} ({f['file']}): {f['reason']}" for f in self.failed]
         return "\n".join(lines)
@@ -152,15 +163,42 @@ def infer_case(
         files = write_case_outputs(
             staging, name, pre_frames, labelled, displacement, strain, rf.acquisition, outputs, identity
         )
-    return {
-        "case": name,
-        "rf": str(path),
-        "pairs": [p.to_dict() for p in labelled],
-        "pairing_note": fallback_note(labelled),  # None unless no pair reached the target strain range
-        "seconds_per_pair": seconds,
-        "files": [f"{name}/{f}" for f in files],
-        "dicom_identity": None if identity is None else ("anonymous" if identity.anonymous else "reference"),
-    }
+        entry = {
+            "case": name,
+            "rf": str(path),
+            "pairs": [p.to_dict() for p in labelled],
+            "pairing_note": fallback_note(labelled),  # None unless no pair reached the target strain range
+            "seconds_per_pair": seconds,
+            "files": [f"{name}/{f}" for f in [*files, CASE_RECORD]],
+            "dicom_identity": None if identity is None else ("anonymous" if identity.anonymous else "reference"),
+        }
+        # last file of the staged folder: a folder with it is complete, which is what resume relies on
+        record = {"estimator": outputs.model_name, **entry}
+        atomic_write_text(staging / CASE_RECORD, strict_json_dumps(record, indent=1))
+    return entry
+
+
+def finished_case(folder: Path, path: Path, estimator_name: str) -> dict | None:
+    """The summary entry of a complete earlier result of ``path`` in ``folder``, or None when it must be redone
+    (no folder, no readable ``case.json``, another RF file).
+
+    Raises:
+        ElastographyInputError: the folder holds another estimator's result.
+    """
+    try:
+        record = json.loads((folder / CASE_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("rf") != str(path):
+        return None
+    if record.get("estimator") != estimator_name:
+        raise ElastographyInputError(
+            f"holds a result of {record.get('estimator')}, not {estimator_name}: resume with the same estimator, "
+            "or use overwrite",
+            folder,
+        )
+    record.pop("estimator")
+    return {**record, "resumed": True}
 
 
 def infer_folder(
@@ -173,6 +211,7 @@ def infer_folder(
     png: bool = True,
     frame_pairs: str | None = None,
     software_version: str = "0",
+    resume: bool = False,
 ) -> BatchSummary:
     """Run ``estimator`` on every case of ``dataset_dir``; see the module docstring for outputs and policy.
 
@@ -183,12 +222,15 @@ def infer_folder(
 
     Args:
         frame_pairs: override every sidecar's pairing (``auto``, ``first``, ``consecutive``); None = sidecars'.
+        resume: finish an interrupted run in ``output_dir`` (see the module docstring); not with ``overwrite``.
     """
+    if overwrite and resume:
+        raise ValueError("overwrite replaces every case and resume keeps the finished ones: choose one")
     ranks = current_ranks()
     plan = None
     try:
         if ranks.is_main:
-            cases, run_dir = find_cases(dataset_dir), new_run_folder(output_dir, overwrite)
+            cases, run_dir = find_cases(dataset_dir), new_run_folder(output_dir, overwrite or resume)
             run_dir.mkdir(parents=True, exist_ok=True)
             plan = (cases, run_dir)
     finally:  # one listing and one folder for all ranks, or word that rank 0 failed (else the others would wait)
@@ -211,7 +253,10 @@ def infer_folder(
         try:
             if owners[index] != path:
                 raise ElastographyInputError(f"case name '{name}' is taken by {owners[index].name}; rename", path)
-            succeeded.append((index, infer_case(path, estimator, run_dir, outputs, overwrite, frame_pairs, sidecar)))
+            entry = finished_case(run_dir / name, path, estimator.name) if resume else None
+            if entry is None:  # resume replaces an incomplete or foreign-file folder of this case name
+                entry = infer_case(path, estimator, run_dir, outputs, overwrite or resume, frame_pairs, sidecar)
+            succeeded.append((index, entry))
         except Exception as err:  # noqa: BLE001 - one bad case must not cost the others: record why, go on
             bad_input = isinstance(err, ElastographyInputError)
             reason = err.problem if bad_input else f"{type(err).__name__}: {err}"

@@ -18,8 +18,9 @@ Sizes (``--sizes``):
 - ``1024x128`` and ``2048x128``: 40 MHz sampling, 5 MHz, 0.3 mm pitch (the training simulator's probe);
 - ``2304x384``: 40 MHz, 6.6 MHz, 0.1 mm pitch (issue 14's phantom frame size).
 
-Rows that cannot be measured are printed with the reason, never a number. The ONNX Runtime row says so until
-that path exists.
+``musse-net (ONNX Runtime)`` is musse-net with ``backend="onnxruntime"``: the shipped export (``models/onnx``,
+scripts/export_onnx.py) on ONNX Runtime's CPU provider, same canonical grid and padding. Rows that cannot be
+measured (no onnxruntime installed) are printed with the reason, never a number.
 
 Example::
 
@@ -53,7 +54,8 @@ SETTINGS = {
     "2048x128": Acquisition(40e6, 5e6, 1540.0, 0.3),
     "2304x384": Acquisition(40e6, 6.6e6, 1540.0, 0.1),
 }
-ESTIMATORS = ("ncc", "glue", "usse-net", "musse-net", "musse-net (ONNX Runtime)", "musse-net + io")
+ONNX_RUNTIME = "musse-net (ONNX Runtime)"
+ESTIMATORS = ("ncc", "glue", "usse-net", "musse-net", ONNX_RUNTIME, "musse-net + io")
 
 
 class PeakRSS:
@@ -93,10 +95,16 @@ class PeakRSS:
 
 def build_estimators(names: list[str], checkpoint: Path, device: str | None) -> dict:
     """Name -> estimator (NCC and the networks as configs/evaluate.json wires them, the report's estimators;
-    GLUE from the registry); None for a row with no implementation yet."""
-    built = [n for n in names if n != "musse-net (ONNX Runtime)"]
-    out = configured_estimators(built, checkpoint=checkpoint, device=device)
-    return {name: out.get(name) for name in names}
+    GLUE from the registry); for a row that cannot run here, the reason (a string)."""
+    out = configured_estimators([n for n in names if n != ONNX_RUNTIME], checkpoint=checkpoint, device=device)
+    if ONNX_RUNTIME in names:
+        try:
+            out[ONNX_RUNTIME] = configured_estimators(["musse-net"], checkpoint=checkpoint, backend="onnxruntime")[
+                "musse-net"
+            ]
+        except ImportError as err:
+            out[ONNX_RUNTIME] = str(err)
+    return {name: out[name] for name in names}
 
 
 def measure(estimator, pre, posts, acq, repeats: int) -> dict:
@@ -140,8 +148,8 @@ def profile(name: str, estimator, size: str) -> int:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    if estimator is None:
-        raise ValueError("nothing to profile: that estimator has no implementation yet")
+    if isinstance(estimator, str):
+        raise ValueError(f"cannot profile {name}: {estimator}")
     pre, posts = simulated_pair(size)
     acq = SETTINGS[size]
     estimator.estimate(pre, posts[:1], acq)  # warm-up
@@ -171,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(sizes) - set(SETTINGS))
     if unknown:
         p.error(f"unknown sizes {unknown}; known: {sorted(SETTINGS)}")
-    if a.profile == "musse-net (ONNX Runtime)":
-        p.error("nothing to profile: musse-net (ONNX Runtime) has no implementation yet")
+    if a.profile == ONNX_RUNTIME:
+        p.error(f"cannot profile {ONNX_RUNTIME}: the torch profiler does not see inside ONNX Runtime")
     if set(names) - set(ESTIMATORS) or (a.profile and a.profile not in ESTIMATORS):
         p.error(f"unknown estimator in {names + [a.profile] if a.profile else names}; known: {', '.join(ESTIMATORS)}")
     if a.repeats < 1 or a.io_repeats < 1:
@@ -193,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         if size not in sequences:
             sequences[size] = simulated_pair(size)
         estimator = estimators[name]
-        if estimator is None:
-            row = f"| {size} | {name} | not measured: no ONNX Runtime path yet (issue 16) | | | | |"
+        if isinstance(estimator, str):
+            row = f"| {size} | {name} | not measured: {estimator} | | | | |"
         else:
             pre, posts = sequences[size]
             r = measure(estimator, pre, posts, SETTINGS[size], a.io_repeats if "+ io" in name else a.repeats)

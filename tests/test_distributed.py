@@ -100,6 +100,62 @@ def test_torchrun_inference_equals_one_process(tmp_path):
     shutil.rmtree(tmp_path / "one")
 
 
+DYING_ESTIMATOR = """
+import os
+from bundle.baselines import NCCEstimator
+
+class DyingEstimator(NCCEstimator):
+    # NCC that kills its process (rank 1 only) at its second recording, as a crash or an OOM kill would
+    calls = 0
+
+    def _estimate(self, pre, posts, acquisition):
+        DyingEstimator.calls += 1
+        if os.environ.get("RANK") == "1" and DyingEstimator.calls == 2:
+            os._exit(17)
+        return super()._estimate(pre, posts, acquisition)
+"""
+
+
+def run_bundle(configs: list[str], *args: str) -> subprocess.CompletedProcess:
+    command = [str(BIN / "python"), "-m", "monai.bundle", "run", "--config_file", str(configs), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_dying_rank_keeps_finished_cases_and_resume_does_the_rest(tmp_path, monkeypatch):
+    data = tmp_path / "in"
+    data.mkdir()
+    for k, name in enumerate(("a", "b", "c", "d")):
+        write_case(data, name, seed=k)
+    (tmp_path / "dying.py").write_text(DYING_ESTIMATOR)
+    overlay = tmp_path / "dying.json"
+    overlay.write_text(json.dumps({"estimator": {"_target_": "dying.DyingEstimator"}}))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "run"
+    args = ["--dataset_dir", str(data), "--output_dir", str(out), "--png", "False", "--progress", "False"]
+    # rank 1 gets b and d (the case list is sharded round robin), finishes b and dies on d; torchrun stops rank 0
+    died = torchrun(["configs/inference.json", "configs/multi_gpu_inference.json", str(overlay)], *args)
+    assert died.returncode != 0 and not (out / "summary.json").exists(), died.stderr[-3000:]
+    finished = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert "b" in finished and "d" not in finished  # only complete folders are published
+    b_record = (out / "b" / "case.json").read_text()
+    b_strain = (out / "b" / "strain.nii.gz").stat().st_mtime_ns
+    # the same command again with resume, here in one process: keeps b (and whatever rank 0 finished), does d
+    resumed = run_bundle(["configs/inference.json", str(overlay)], *args, "--resume", "True")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"4 case(s) done ({len(finished)} kept from the interrupted run), 0 failed" in resumed.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["case"] for c in summary["succeeded"]] == ["a", "b", "c", "d"]
+    assert {c["case"] for c in summary["succeeded"] if c.get("resumed")} == set(finished)
+    assert (out / "b" / "case.json").read_text() == b_record
+    assert (out / "b" / "strain.nii.gz").stat().st_mtime_ns == b_strain  # kept, not written again
+    assert all((out / case / "case.json").is_file() for case in "abcd")
+    # a folder of another estimator is not mixed in silently
+    (out / "b" / "case.json").write_text(json.dumps({**json.loads(b_record), "estimator": "glue"}))
+    again = run_bundle(["configs/inference.json", str(overlay)], *args, "--resume", "True")
+    assert again.returncode == 1 and "holds a result of glue, not ncc" in again.stdout
+
+
 def torchrun(configs: list[str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node=2 -m monai.bundle run``; on timeout the whole process group is killed (the
     workers too, not only torchrun) and the test fails."""
@@ -165,7 +221,6 @@ def test_torchrun_training_keeps_ranks_equal_writes_once_and_resumes(tmp_path):
     assert all(torch.equal(zero[k], one[k]) for k in zero)
 
 
-
 @pytest.mark.slow
 def test_torchrun_evaluation_equals_one_process(tmp_path):
     from bundle.simulation.dataset import DatasetSpec, write_dataset
@@ -177,8 +232,16 @@ def test_torchrun_evaluation_equals_one_process(tmp_path):
     entries["test"].append({**entries["test"][0], "case": "broken", "image": "missing_rf.nii"})  # skipped in both
     datalist.write_text(json.dumps(entries))
     two_estimators = tmp_path / "estimators.json"  # ncc and the network alone: io is minutes on a CPU
-    two_estimators.write_text(json.dumps({"estimators": {
-        "ncc": "%configs/evaluate.json::estimators#ncc", "musse-net": "%configs/evaluate.json::estimators#musse-net"}}))
+    two_estimators.write_text(
+        json.dumps(
+            {
+                "estimators": {
+                    "ncc": "%configs/evaluate.json::estimators#ncc",
+                    "musse-net": "%configs/evaluate.json::estimators#musse-net",
+                }
+            }
+        )
+    )
     args = ["--datalist", str(datalist), "--split", "test"]
     single = subprocess.run(
         [str(BIN / "python"), "-m", "monai.bundle", "run", "--config_file",

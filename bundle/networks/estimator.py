@@ -19,9 +19,12 @@ from bundle.canonical_grid import CanonicalGrid
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 from bundle.networks.musse_net import MUSSENet
+from bundle.networks.onnx_runtime import OnnxRuntimeNetwork
 from bundle.networks.usse_net import USSENet
 
-__all__ = ["MUSSENetEstimator", "NetworkEstimator", "load_weights", "pick_device"]
+__all__ = ["BACKENDS", "MUSSENetEstimator", "NetworkEstimator", "load_weights", "pick_device"]
+
+BACKENDS = ("pytorch", "onnxruntime")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -98,6 +101,14 @@ class NetworkEstimator(DisplacementEstimator):
             per wavelength): the RF is resampled to it from the acquisition record, whatever the probe, and the
             displacement mapped back to the input's grid in mm (:mod:`bundle.canonical_grid`). None feeds the
             network the input's own grid (for weights trained that way).
+        backend: ``"pytorch"`` (default) or ``"onnxruntime"``: the graphs exported from the same checkpoint
+            (``onnx_dir``, made by ``scripts/export_onnx.py``) on ONNX Runtime's CPU provider
+            (:class:`~bundle.networks.onnx_runtime.OnnxRuntimeNetwork`). ``network`` then only says how many
+            stages run; the export must come from ``checkpoint`` (SHA-256 checked); no instance optimisation.
+        onnx_dir: the ONNX export for ``backend="onnxruntime"``.
+
+    Frames are padded (edge samples repeated) to the network's ``size_multiple`` before it sees them and the
+    displacement cropped back, for both backends alike, so that they compute the same thing.
     """
 
     def __init__(
@@ -110,14 +121,29 @@ class NetworkEstimator(DisplacementEstimator):
         instance_optimization: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         name: str | None = None,
         canonical_grid: CanonicalGrid | None = CanonicalGrid(),  # noqa: B008 - frozen dataclass, immutable
+        backend: str = "pytorch",
+        onnx_dir: str | Path = "models/onnx",
     ):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if name:
             self.name = str(name)
-        self.device = pick_device(device)
-        self.network = network if network is not None else USSENet()
-        if checkpoint is not None:
-            load_weights(self.network, checkpoint, prefix=checkpoint_prefix)
-        self.network = self.network.to(self.device).eval()
+        self.backend = backend
+        network = network if network is not None else USSENet()
+        if backend == "onnxruntime":
+            if instance_optimization is not None:
+                raise ValueError(
+                    "instance optimisation needs PyTorch's gradients: backend 'pytorch', or instance_steps 0"
+                )
+            if getattr(network, "stage_one_passes", 1) != 1:
+                raise ValueError("the ONNX export runs one stage-one pass: backend 'pytorch' for stage_one_passes > 1")
+            self.device = torch.device("cpu")
+            self.network = OnnxRuntimeNetwork(onnx_dir, stages=getattr(network, "stages", 1), checkpoint=checkpoint)
+        else:
+            self.device = pick_device(device)
+            if checkpoint is not None:
+                load_weights(network, checkpoint, prefix=checkpoint_prefix)
+            self.network = network.to(self.device).eval()
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.checkpoint_prefix = checkpoint_prefix
         self.strain_kernel_mm = float(strain_kernel_mm)
@@ -136,11 +162,15 @@ class NetworkEstimator(DisplacementEstimator):
 
     def _network_mm(self, frames: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         """Frames ``(1 + T, H, W)`` (frame 0 pre) -> displacement ``(T, 2, H, W)`` in mm on the same grid."""
-        frames = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)[None]).to(self.device)
+        h, w = frames.shape[-2:]
+        multiple = getattr(self.network, "size_multiple", (1, 1))
+        pad = ((0, 0), (0, -h % int(multiple[0])), (0, -w % int(multiple[1])))
+        frames = np.pad(np.asarray(frames, dtype=np.float32), pad, mode="edge")
+        frames = torch.from_numpy(np.ascontiguousarray(frames)[None]).to(self.device)
         with torch.inference_mode():
-            displacement_px = self.network.forward_sequence(frames).float()  # (1, T, 2, H, W)
-        if self.instance_optimization is not None:
-            displacement_px = self.instance_optimization(frames, displacement_px)
+            displacement_px = self.network.forward_sequence(frames).float()[..., :h, :w]  # (1, T, 2, H, W)
+        if self.instance_optimization is not None:  # on the frames as they came: no padded rows in its loss
+            displacement_px = self.instance_optimization(frames[..., :h, :w], displacement_px)
         displacement_px = displacement_px[0].cpu().numpy()
         scale = np.array(acquisition.spacing_mm, dtype=np.float32).reshape(1, 2, 1, 1)
         return displacement_px * scale

@@ -17,6 +17,8 @@ one-pass residual. Displacement in pixels (channel 0 axial samples, channel 1 la
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -66,6 +68,8 @@ class MUSSENet(nn.Module):
             raise ValueError(f"stage_one_passes must be >= 1, got {stage_one_passes}")
         self.stage_one_passes = int(stage_one_passes)
         self.min_size = self.stage_one.min_size
+        pairs = zip(self.stage_one.size_multiple, self.refiner.size_multiple, strict=True)
+        self.size_multiple = [math.lcm(int(a), int(b)) for a, b in pairs]  # frames of this size need no padding
         if self.freeze_stage_one:
             for p in self.stage_one.parameters():
                 p.requires_grad_(False)

@@ -79,6 +79,7 @@ class ResidualRefiner(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.multiple = 4
+        self.size_multiple = [self.multiple, self.multiple]  # no padding inside for frames of this multiple
 
     def refine(self, pre: torch.Tensor, post: torch.Tensor, u1: torch.Tensor, strain_half_length: int) -> torch.Tensor:
         """One residual on top of ``u1``: ``u1 + forward(pre, warp(post, u1), u1, strain(u1))``."""
@@ -155,6 +156,7 @@ class IterativeRefiner(nn.Module):
         self.radius = [int(radius[0]), int(radius[1])]
         self.iterations = int(iterations)
         self.stride = [int(update_stride[0]), int(update_stride[1])]
+        self.size_multiple = list(self.stride)  # the update grid is exact for frames of this multiple
         num_offsets = (2 * self.radius[0] + 1) * (2 * self.radius[1] + 1)
         hc = int(hidden_channels)
         self.features = ConvBlock(1, feature_channels, kernel=(7, 3))

@@ -68,6 +68,8 @@ class USSENet(nn.Module):
         for sz, sx in strides:
             self.total_stride = [self.total_stride[0] * int(sz), self.total_stride[1] * int(sx)]
         self.min_size = [4 * self.total_stride[0], 2 * self.total_stride[1]]
+        # frames are padded to a multiple of this inside; the estimator pads before (bundle.networks.estimator)
+        self.size_multiple = list(self.total_stride)
         self.strain_half_length = int(strain_half_length)
         self.encoder = nn.ModuleList([ConvBlock(1, channels[0], kernel=(7, 3))])
         for level, stride in enumerate(strides):
@@ -146,10 +148,21 @@ class USSENet(nn.Module):
         h, w = x.shape[-2], x.shape[-1]
         x = self._pad(normalize_pair(x))
         pre_features = self.encode(x[:, :1])
-        prior = self._prior(x[:, :1], x[:, 1:2])
-        post = warp(x[:, 1:2], prior)
-        residual, _ = self.decode(pre_features, self.encode(post), self.initial_state(pre_features))
-        return self._compose(prior, residual)[:, :, :h, :w]
+        displacement, _ = self.step(x[:, :1], x[:, 1:2], pre_features, self.initial_state(pre_features))
+        return displacement[:, :, :h, :w]
+
+    def step(
+        self, pre: torch.Tensor, post: torch.Tensor, pre_features: list[torch.Tensor], states: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One post frame: displacement ``(B, 2, H, W)`` (pixels) and the decoder's new recurrent states.
+
+        ``pre`` and ``post`` ``(B, 1, H, W)`` are normalised RF already padded to :attr:`size_multiple`;
+        ``pre_features`` is :meth:`encode` of ``pre``; ``states`` the previous post frame's (or
+        :meth:`initial_state`). The unit the ONNX export runs once per post frame (bundle.networks.onnx_export).
+        """
+        prior = self._prior(pre, post)
+        residual, states = self.decode(pre_features, self.encode(warp(post, prior)), states)
+        return self._compose(prior, residual), states
 
     def _prior(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         if not self.use_prior:
@@ -176,10 +189,8 @@ class USSENet(nn.Module):
         states = self.initial_state(pre_features)
         outputs: list[torch.Tensor] = []
         for t in range(1, frames.shape[1]):
-            prior = self._prior(frames[:, :1], frames[:, t : t + 1])
-            post = warp(frames[:, t : t + 1], prior)
-            residual, states = self.decode(pre_features, self.encode(post), states)
-            outputs.append(self._compose(prior, residual)[:, :, :h, :w])
+            displacement, states = self.step(frames[:, :1], frames[:, t : t + 1], pre_features, states)
+            outputs.append(displacement[:, :, :h, :w])
         return torch.stack(outputs, dim=1)
 
     @torch.jit.export
