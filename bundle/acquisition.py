@@ -122,10 +122,3 @@ class Acquisition:
             if isinstance(err, ElastographyInputError):
                 raise ElastographyInputError(err.problem, source) from None
             raise ElastographyInputError(f"acquisition field is not a number: {err}", source) from None
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> Acquisition:
-        """Read a JSON sidecar; the record may sit at top level or under the key ``"acquisition"``."""
-        from bundle.io.sidecar import read_sidecar  # bundle.io builds on this record: import when called
-
-        return read_sidecar(path).acquisition

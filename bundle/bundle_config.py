@@ -67,7 +67,7 @@ def configured_estimators(
     Raises:
         ElastographyInputError: ``checkpoint`` is given and missing, or a name nobody knows.
     """
-    from bundle.estimator import create_estimator
+    from bundle.catalogue import create_estimator
 
     parser = read_bundle_config("evaluate.json", root)
     if instance_steps is not None:

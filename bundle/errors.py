@@ -2,7 +2,8 @@
 
 Every error that comes from a file names the file and the problem, so that a user running a batch of
 cases can tell which case is wrong and why. Command-line entry points turn these into a message and a
-non-zero exit status.
+non-zero exit status. Bad arguments (a parameter out of range, an array of the wrong shape handed over by
+calling code) raise a plain ``ValueError`` instead, as MONAI does: the policy is stated in :mod:`bundle`.
 """
 
 from __future__ import annotations

@@ -10,24 +10,24 @@
   frame at ``x``.
 
 Strain is derived from the displacement by :func:`bundle.strain.axial_strain`; each estimator suggests the
-least-squares kernel that suits it (``strain_kernel_mm``). Estimators register by name so that evaluation
-and benchmarks can run them all from a string.
+least-squares kernel that suits it (``strain_kernel_mm``). Estimators register by name with
+:func:`register_estimator`; :mod:`bundle.catalogue` holds the built-in ones and creates them from a string.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from bundle.acquisition import Acquisition
+from bundle.amplitude import scale_by_std
 from bundle.errors import ElastographyInputError
-from bundle.io.frames import check_pair, normalize_rf
+from bundle.io.frames import check_pair
 from bundle.strain import axial_strain
 
-__all__ = ["DisplacementEstimator", "register_estimator", "create_estimator", "available_estimators"]
+__all__ = ["DisplacementEstimator", "register_estimator", "registered_estimators"]
 
 _REGISTRY: dict[str, Callable[..., DisplacementEstimator]] = {}
 
@@ -47,7 +47,7 @@ class DisplacementEstimator(ABC):
             raise ElastographyInputError(f"acquisition must be an Acquisition record, got {kind}")
         pre, posts = check_pair(pre, posts)
         scale_ref = pre
-        pre, posts = normalize_rf(pre, scale_ref), normalize_rf(posts, scale_ref)
+        pre, posts = scale_by_std(pre, scale_ref), scale_by_std(posts, scale_ref)
         displacement_mm = np.asarray(self._estimate(pre, posts, acquisition), dtype=np.float32)
         expected = (posts.shape[0], 2, *pre.shape)
         if displacement_mm.shape != expected:
@@ -67,7 +67,7 @@ class DisplacementEstimator(ABC):
 
 
 def register_estimator(name: str):
-    """Class decorator: make an estimator available to :func:`create_estimator` under ``name``."""
+    """Class decorator: make an estimator available to :func:`bundle.catalogue.create_estimator` under ``name``."""
 
     def decorator(cls):
         if name in _REGISTRY:
@@ -79,21 +79,6 @@ def register_estimator(name: str):
     return decorator
 
 
-def available_estimators() -> list[str]:
-    """Names of the registered estimators."""
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def create_estimator(name: str, **kwargs: Any) -> DisplacementEstimator:
-    """Instantiate a registered estimator by name with keyword arguments."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise ElastographyInputError(f"unknown estimator '{name}'; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
-
-
-def _load_builtin() -> None:
-    # importing registers them; done lazily so that `bundle.estimator` has no import cycle with them
-    import bundle.baselines  # noqa: F401
-    import bundle.networks.estimator  # noqa: F401
+def registered_estimators() -> dict[str, Callable[..., DisplacementEstimator]]:
+    """Name -> class of the estimators registered so far (:mod:`bundle.catalogue` registers the built-in ones)."""
+    return dict(_REGISTRY)

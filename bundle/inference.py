@@ -1,8 +1,8 @@
 """Batch inference on a folder of RF files: one output folder per case, a summary, failures reported not fatal.
 
 Input: ``dataset_dir`` holding RF files of any supported format with JSON sidecars (:func:`bundle.io.read_rf`),
-or a ``datalist.json`` (all its splits). Each case's frame pairs come from its sidecar (default: chosen by
-:func:`bundle.pairs.frame_pairs`). Output, in the run folder::
+or a ``datalist.json`` (all its splits; :func:`bundle.datasets.find_cases`). Each case's frame pairs come from
+its sidecar (default: chosen by :func:`bundle.pairs.choose_frame_pairs`). Output, in the run folder::
 
     <case>/...        see :mod:`bundle.export.case` (NIfTI, PNG, optional DICOM); staged, moved in when complete
     summary.json      estimator, every case's pairs and seconds per pair (``pairing_note`` when the pair is a
@@ -35,24 +35,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bundle.datasets import case_name, find_cases
 from bundle.distributed import barrier, broadcast_from_main, current_ranks, finish_distributed, gather_to_main
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator
-from bundle.evaluation.cases import datalist_split
 from bundle.export.case import CaseOutputs, write_case_outputs
 from bundle.export.dicom import anonymous_identity, identity_from_reference
 from bundle.export.uids import file_digest, recording_digest
 from bundle.io.atomic import atomic_directory, atomic_write_text
 from bundle.io.jsonfile import strict_json_dumps
-from bundle.io.nifti import sidecar_path
-from bundle.io.readers import is_rf_file, read_rf
-from bundle.pairs import estimate_pairs, fallback_note
-from bundle.pairs import frame_pairs as choose_frame_pairs  # infer_folder has a frame_pairs argument
+from bundle.io.readers import read_rf
+from bundle.pairs import choose_frame_pairs, estimate_pairs, fallback_note
 
 __all__ = [
     "BatchSummary",
-    "find_cases",
-    "find_rf_files",
     "finished_case",
     "new_run_folder",
     "infer_case",
@@ -87,33 +83,6 @@ class BatchSummary:
         lines += [f"  NOTE {c['case']}: {c['pairing_note']}" for c in self.succeeded if c.get("pairing_note")]
         lines += [f"  FAILED {f['case']} ({f['file']}): {f['reason']}" for f in self.failed]
         return "\n".join(lines)
-
-
-def find_cases(dataset_dir: str | Path) -> list[tuple[Path, Path | None]]:
-    """(RF file, sidecar or None for the default) of every case: the entries of the folder's ``datalist.json``,
-    else every supported RF file of the folder. Files without a sidecar are listed too, so that the batch
-    reports them instead of skipping them silently."""
-    folder = Path(dataset_dir)
-    if not folder.is_dir():
-        raise ElastographyInputError("dataset folder not found", folder)
-    if (folder / "datalist.json").is_file():
-        entries = datalist_split(folder / "datalist.json", "all")
-        return [(Path(e["image"]), Path(e["sidecar"]) if "sidecar" in e else None) for e in entries]
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_rf_file(p))
-    if not files:
-        raise ElastographyInputError("no RF file (.nii[.gz], .mha, .mhd, .mat, .npy, .npz) found", folder)
-    return [(p, None) for p in files]
-
-
-def find_rf_files(dataset_dir: str | Path) -> list[Path]:
-    """The RF files of :func:`find_cases`."""
-    return [path for path, _ in find_cases(dataset_dir)]
-
-
-def case_name(path: Path) -> str:
-    """``case_0000_rf.nii.gz`` -> ``case_0000`` (the ``_rf`` suffix names the input, not the case)."""
-    stem = sidecar_path(path).stem
-    return stem[: -len("_rf")] if stem.endswith("_rf") and len(stem) > 3 else stem
 
 
 def new_run_folder(output_dir: str | Path, overwrite: bool = False) -> Path:

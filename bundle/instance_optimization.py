@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bundle.amplitude import scale_by_std
+
 __all__ = ["InstanceOptimization"]
 
 
@@ -29,10 +31,11 @@ class InstanceOptimization:
         learning_rate: Adam step size in pixels (a step changes a pixel by at most about this; Adam's
             ``eps`` of 1e-8 shortens the steps a little where the per-pixel gradient of the mean loss is tiny).
 
-    The frames are scaled by the pre frame's standard deviation first, so the result does not depend on the
-    RF's amplitude scale (:class:`bundle.estimator.DisplacementEstimator` has normalised them already; direct
-    callers need not). The displacement of every post frame of every batch item is optimised at once; the loss
-    is their mean, as in training, so each pixel's gradient is scaled by one over the number of frames.
+    The frames are scaled by the pre frame's sample standard deviation first (:func:`bundle.amplitude.scale_by_std`),
+    so the result does not depend on the RF's amplitude scale (:class:`bundle.estimator.DisplacementEstimator` has
+    normalised them already; direct callers need not). The displacement of every post frame of every batch item
+    is optimised at once; the loss is their mean, as in training, so each pixel's gradient is scaled by one over
+    the number of frames.
     """
 
     def __init__(self, loss: nn.Module, steps: int = 100, learning_rate: float = 0.05):
@@ -58,8 +61,7 @@ class InstanceOptimization:
         # clones made outside inference mode are ordinary tensors, also when the inputs were made inside it
         with torch.inference_mode(False), torch.enable_grad():
             frames = frames.detach().float().clone()
-            scale = frames[:, :1].flatten(1).std(dim=1).clamp_min(torch.finfo(frames.dtype).tiny)
-            frames = frames / scale.view(b, 1, 1, 1)
+            frames = scale_by_std(frames, frames[:, :1], correction=1)
             pre, posts = frames[:, :1], frames[:, 1:]
             u = displacement_px.detach().float().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([u], lr=self.learning_rate)

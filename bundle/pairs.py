@@ -23,10 +23,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from bundle.amplitude import scale_by_std
 from bundle.errors import ElastographyInputError
-from bundle.io.frames import RFFrames, normalize_rf
+from bundle.io.frames import RFFrames
 
-__all__ = ["FramePair", "coarse_estimate", "estimate_pairs", "fallback_note", "select_frame_pairs", "frame_pairs"]
+__all__ = [
+    "FramePair",
+    "choose_frame_pairs",
+    "coarse_estimate",
+    "estimate_pairs",
+    "fallback_note",
+    "select_frame_pairs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +80,7 @@ def coarse_estimate(frames: np.ndarray, pairs: list[tuple[int, int]], max_strain
     if not pairs:
         return []
     prior = _prior(max_strain)
-    rf = torch.from_numpy(normalize_rf(frames, frames[pairs[0][0]]))
+    rf = torch.from_numpy(scale_by_std(frames, frames[pairs[0][0]]))
     out: list[FramePair] = []
     with torch.no_grad():
         for start in range(0, len(pairs), 16):  # batches of 16 pairs bound the memory of the Gram matrices
@@ -166,7 +174,7 @@ def fallback_note(
     **_other_selection,
 ) -> str | None:
     """One line for summaries when ``pairs`` hold a fallback pair, else None. Takes the selection keywords
-    given to :func:`frame_pairs` (those it does not use are ignored) so that the numbers match the run's."""
+    given to :func:`choose_frame_pairs` (those it does not use are ignored) so that the numbers match the run's."""
     weak = [p for p in pairs if p.fallback]
     if not weak:
         return None
@@ -174,7 +182,7 @@ def fallback_note(
             f"{_percent(floor_strain or 0.0)} floor was taken ({'; '.join(_pair_text(p) for p in weak)})")  # fmt: skip
 
 
-def frame_pairs(rf: RFFrames, mode: str | None = None, **selection) -> list[FramePair]:
+def choose_frame_pairs(rf: RFFrames, mode: str | None = None, **selection) -> list[FramePair]:
     """The pairs to estimate for ``rf``: ``mode`` (default: the sidecar's ``frame_pairs``) is ``"first"``
     (frame 0 against every later frame), ``"consecutive"``, ``"auto"`` (:func:`select_frame_pairs` with the
     keywords ``selection``; a two-frame file is its own pair) or explicit ``[[pre, post], ...]``.

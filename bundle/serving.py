@@ -29,7 +29,7 @@ from bundle.bundle_config import read_bundle_config
 from bundle.errors import ElastographyInputError
 from bundle.io.nifti import write_nifti
 from bundle.io.readers import read_rf
-from bundle.pairs import FramePair, estimate_pairs, frame_pairs
+from bundle.pairs import FramePair, choose_frame_pairs, estimate_pairs
 
 __all__ = ["RESULT_KINDS", "PairResult", "StrainService"]
 
@@ -156,14 +156,14 @@ class StrainService:
         rf = read_rf(path)
         numbers = rf.file_frame_numbers()
         if pre is None:
-            pairs = frame_pairs(rf)
+            pairs = choose_frame_pairs(rf)
             target = pairs[0]
         else:
             if pre == post:
                 raise ValueError(f"pre and post are the same frame ({pre}); a pair needs two frames")
             target = FramePair(_frame_index(numbers, pre, "pre", path), _frame_index(numbers, post, "post", path))
             try:
-                pairs = frame_pairs(rf)
+                pairs = choose_frame_pairs(rf)
             except ElastographyInputError:  # the sidecar's pairing finds nothing usable: the asked pair alone
                 pairs = []
         sequence = [p for p in pairs if p.pre == target.pre]

@@ -20,7 +20,7 @@ __all__ = ["lsq_derivative_kernel", "kernel_half_length", "axial_strain"]
 def kernel_half_length(kernel_mm: float, axial_spacing_mm: float) -> int:
     """Half length h (samples) of the least-squares kernel covering about ``kernel_mm`` of depth (h >= 1)."""
     if kernel_mm <= 0 or axial_spacing_mm <= 0:
-        raise ElastographyInputError(f"kernel ({kernel_mm} mm) and spacing ({axial_spacing_mm} mm) must be positive")
+        raise ValueError(f"kernel ({kernel_mm} mm) and spacing ({axial_spacing_mm} mm) must be positive")
     return max(1, int(round(kernel_mm / axial_spacing_mm / 2.0)))
 
 
@@ -28,7 +28,7 @@ def lsq_derivative_kernel(half_length: int, spacing: float = 1.0) -> np.ndarray:
     """Weights ``(2h + 1,)`` of the least-squares slope; correlate them with a signal to get d/dz per ``spacing``."""
     h = int(half_length)
     if h < 1:
-        raise ElastographyInputError(f"least-squares half length must be >= 1, got {h}")
+        raise ValueError(f"least-squares half length must be >= 1, got {h}")
     k = np.arange(-h, h + 1, dtype=np.float64)
     return k * 3.0 / (h * (h + 1) * (2 * h + 1)) / spacing
 

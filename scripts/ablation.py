@@ -28,7 +28,7 @@ from bundle.baselines import NCCEstimator  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.evaluation.command import add_evaluation_arguments, run_evaluation  # noqa: E402
 from bundle.networks import MUSSENet  # noqa: E402
-from bundle.networks.estimator import NetworkEstimator, load_weights  # noqa: E402
+from bundle.networks.network_estimator import NetworkEstimator, load_weights  # noqa: E402
 
 
 def _network(parser: ConfigParser, key: str):

@@ -25,6 +25,14 @@ measured (no onnxruntime installed) are printed with the reason, never a number.
 Example::
 
     python scripts/benchmark.py --repeats 5 --io-repeats 2 > runs/benchmark.md
+
+``--throughput``: instead, the network alone (musse-net, shipped weights) on batches of ``--batch`` pairs already on
+the canonical grid, in each ``--precision`` (``float32``; ``float16``/``bfloat16`` = autocast, AMP), optionally
+channels-last memory (``--channels-last``) and ``torch.compile`` (``--compile``): pairs per second, and the
+agreement with float32 on the same device (largest and median displacement difference in pixels, median strain
+difference). The GPU target of issue 16 (>= 200 pairs/s at 2048 x 128, batch 16) is measured this way::
+
+    python scripts/benchmark.py --throughput --sizes 2048x128 --batch 16 --precision float32,float16,bfloat16
 """
 
 from __future__ import annotations
@@ -162,6 +170,69 @@ def profile(name: str, estimator, size: str) -> int:
     return 0
 
 
+PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def throughput(size: str, batch: int, precisions: list[str], repeats: int, device: str, channels_last: bool,
+               compile_network: bool, checkpoint: Path) -> int:  # fmt: skip
+    """Network-only pairs per second on a batch of pairs on the canonical grid, per precision; agreement with
+    float32 on the same device."""
+    from bundle.networks.layers import lsq_strain
+
+    estimator = configured_estimators(["musse-net"], checkpoint=checkpoint, device=device)["musse-net"]
+    network, device = estimator.network, estimator.device
+    pre, posts = simulated_pair(size)
+    canonical, _ = estimator.canonical_grid.to_canonical(np.stack([pre, posts[0]]), SETTINGS[size])
+    h, w = canonical.shape[-2:]
+    multiple = network.size_multiple
+    canonical = np.pad(canonical, ((0, 0), (0, -h % multiple[0]), (0, -w % multiple[1])), mode="edge")
+    frames = torch.from_numpy(np.ascontiguousarray(canonical, dtype=np.float32))[None].repeat(batch, 1, 1, 1)
+    frames = frames.to(device)
+    if channels_last:
+        network = network.to(memory_format=torch.channels_last)
+        frames = frames.contiguous(memory_format=torch.channels_last)
+    run = torch.compile(network.forward_sequence) if compile_network else network.forward_sequence
+    print(
+        f"network alone (musse-net), {batch} pairs of {size} per call (canonical grid {h} x {w}, padded to "
+        f"{frames.shape[-2]} x {frames.shape[-1]}), {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+        + f", channels-last {channels_last}, torch.compile {compile_network}; {time.strftime('%Y-%m-%d')}\n"
+    )
+    print(
+        "| precision | s / call (median) | pairs / s | max \\|du\\| vs float32 (px) | median \\|du\\| (px) "
+        "| median \\|d strain\\| |"
+    )
+    print("|---|---|---|---|---|---|")
+    reference = None
+    for name in precisions:
+        dtype = PRECISIONS[name]
+        times = []
+        autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        with torch.inference_mode(), autocast:
+            for k in range(repeats + 1):  # the first call warms up (and compiles)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                out = run(frames)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if k:
+                    times.append(time.perf_counter() - start)
+        out = out.float()[:, 0]
+        if reference is None and name == "float32":
+            reference = out
+        median = float(np.median(times))
+        if reference is None or name == "float32":
+            agreement = "| (reference) | | |" if name == "float32" else "| n/a: no float32 row first | | |"
+        else:
+            du = (out - reference).abs()
+            ds = (lsq_strain(out[:, :1], network.strain_half_length)
+                  - lsq_strain(reference[:, :1], network.strain_half_length)).abs()  # fmt: skip
+            agreement = f"| {du.max().item():.3g} | {du.median().item():.3g} | {ds.median().item():.3g} |"
+        print(f"| {name} | {median:.3f} | {batch / median:.1f} {agreement}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=ROOT / "models" / "model.pt")
@@ -173,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--profile", metavar="ESTIMATOR", help="instead of the table: torch profiler of one warm call of "
                    "ESTIMATOR at the first size, top operators by self CPU time")  # fmt: skip
+    p.add_argument("--throughput", action="store_true", help="instead of the table: the network alone on batches "
+                   "of pairs, per precision (see the description)")  # fmt: skip
+    p.add_argument("--batch", type=int, default=16, help="pairs per call with --throughput")
+    p.add_argument("--precision", default="float32,bfloat16", help=f"with --throughput, of {', '.join(PRECISIONS)}")
+    p.add_argument("--channels-last", action="store_true", help="with --throughput")
+    p.add_argument("--compile", action="store_true", help="with --throughput: torch.compile the network")
     a = p.parse_args(argv)
     sizes = [s.strip() for s in a.sizes.split(",") if s.strip()]
     names = [s.strip() for s in a.estimators.split(",") if s.strip()]
@@ -185,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown estimator in {names + [a.profile] if a.profile else names}; known: {', '.join(ESTIMATORS)}")
     if a.repeats < 1 or a.io_repeats < 1:
         p.error(f"--repeats and --io-repeats must be >= 1, got {a.repeats} and {a.io_repeats}")
+    if a.throughput:
+        precisions = [s.strip() for s in a.precision.split(",") if s.strip()]
+        if set(precisions) - set(PRECISIONS) or a.batch < 1:
+            p.error(f"--precision of {', '.join(PRECISIONS)} and --batch >= 1, got {a.precision} and {a.batch}")
+        return throughput(sizes[0], a.batch, precisions, a.repeats, a.device, a.channels_last, a.compile, a.checkpoint)
     estimators = build_estimators([a.profile] if a.profile else names, a.checkpoint, a.device)
     if a.profile:
         return profile(a.profile, estimators[a.profile], sizes[0])
@@ -209,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             memory = f"{r['peak_rss_mib']:.0f} (+{r['peak_extra_mib']:.0f})"
             if r["cuda_peak_mib"] is not None:
                 memory += f", CUDA {r['cuda_peak_mib']:.0f}"
-            row = (f"| {size} | {name} | {r['median_s']:.3f} | {r['p95_s']:.3f} | {r['pairs_per_s']:.2f} | "
+            row = (f"| {size} | {name} | {r['median_s']:.3f} | {r['p95_s']:.3f} | {r['pairs_per_s']:.3g} | "
                    f"{memory} | {r['threads']} |")  # fmt: skip
         rows.append(row)
         print(row, flush=True)

@@ -19,12 +19,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bundle.canonical_grid import CanonicalGrid  # noqa: E402
+from bundle.catalogue import create_estimator  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
-from bundle.estimator import create_estimator  # noqa: E402
-from bundle.evaluation.cases import load_case, load_datalist  # noqa: E402
+from bundle.datasets import load_datalist  # noqa: E402
+from bundle.evaluation.cases import load_case  # noqa: E402
 from bundle.metrics.accuracy import strain_nrmse, strain_ratio, strain_ratio_error  # noqa: E402
 from bundle.metrics.regions import regions_from_sidecar  # noqa: E402
-from bundle.networks.estimator import MUSSENetEstimator, NetworkEstimator  # noqa: E402
+from bundle.networks.network_estimator import MUSSENetEstimator, USSENetEstimator  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = CanonicalGrid()
     estimators = {
         "ncc": create_estimator("ncc"),
-        "usse-net": NetworkEstimator(a.checkpoint, canonical_grid=None),
-        "usse-net, canonical grid": NetworkEstimator(a.checkpoint, canonical_grid=grid),
+        "usse-net": USSENetEstimator(a.checkpoint, canonical_grid=None),
+        "usse-net, canonical grid": USSENetEstimator(a.checkpoint, canonical_grid=grid),
         "musse-net": MUSSENetEstimator(a.checkpoint, canonical_grid=None),
         "musse-net, canonical grid": MUSSENetEstimator(a.checkpoint, canonical_grid=grid),
     }

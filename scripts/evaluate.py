@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bundle.catalogue import available_estimators, create_estimator  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
-from bundle.estimator import available_estimators, create_estimator  # noqa: E402
 from bundle.evaluation.command import add_evaluation_arguments, run_evaluation  # noqa: E402
 
 

@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from bundle.bundle_config import read_bundle_config  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
-from bundle.networks.estimator import load_weights  # noqa: E402
+from bundle.networks.network_estimator import load_weights  # noqa: E402
 from bundle.networks.onnx_export import OPSET, export_onnx  # noqa: E402
 from bundle.networks.onnx_runtime import OnnxRuntimeNetwork  # noqa: E402
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from bundle.bundle_config import configured_estimators  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
+from bundle.datasets import case_name, find_rf_files, recordings_entries  # noqa: E402
 from bundle.errors import ElastographyInputError  # noqa: E402
-from bundle.evaluation.cases import recordings_entries  # noqa: E402
 from bundle.evaluation.command import add_evaluation_arguments, evaluate_with_arguments  # noqa: E402
 from bundle.evaluation.report import (  # noqa: E402
     effective_window_mm,
@@ -46,7 +46,6 @@ from bundle.evaluation.report import (  # noqa: E402
     strain_filter_bounds,
 )
 from bundle.evaluation.runner import EvaluationResult, skipped_lines  # noqa: E402
-from bundle.inference import case_name, find_rf_files  # noqa: E402
 from bundle.io.atomic import atomic_write_text  # noqa: E402
 
 DEFAULT_ESTIMATORS = "ncc,dp,glue,usse-net,musse-net,musse-net + io"

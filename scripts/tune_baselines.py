@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.baselines import DPEstimator  # noqa: E402
-from bundle.estimator import create_estimator  # noqa: E402
+from bundle.catalogue import create_estimator  # noqa: E402
 from bundle.metrics.accuracy import strain_nrmse  # noqa: E402
 from bundle.metrics.regions import phantom_regions  # noqa: E402
 from bundle.simulation import Inclusion, PhantomConfig, simulate_sequence  # noqa: E402

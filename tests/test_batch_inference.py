@@ -17,7 +17,7 @@ from monai.transforms import LoadImage
 from bundle.baselines import NCCEstimator
 from bundle.inference import infer_folder, run_batch_inference
 from bundle.io.metaimage import write_metaimage
-from bundle.networks.estimator import MUSSENetEstimator
+from bundle.networks.network_estimator import MUSSENetEstimator
 from bundle.simulation import simulate_sequence
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import torch
 
 from bundle.acquisition import Acquisition
 from bundle.inference import infer_folder
-from bundle.networks.estimator import MUSSENetEstimator
+from bundle.networks.network_estimator import MUSSENetEstimator
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 ROOT = Path(__file__).resolve().parents[1]

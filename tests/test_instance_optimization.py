@@ -9,7 +9,7 @@ import torch
 from bundle.acquisition import Acquisition
 from bundle.instance_optimization import InstanceOptimization
 from bundle.losses import UnsupervisedElastographyLoss
-from bundle.networks.estimator import NetworkEstimator
+from bundle.networks.network_estimator import NetworkEstimator
 from bundle.simulation import PhantomConfig, simulate_sequence
 from bundle.strain import axial_strain
 

@@ -8,7 +8,7 @@ import pytest
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 from bundle.io.frames import RFFrames
-from bundle.pairs import coarse_estimate, fallback_note, frame_pairs, select_frame_pairs
+from bundle.pairs import choose_frame_pairs, coarse_estimate, fallback_note, select_frame_pairs
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 ACQ = Acquisition(40e6, 5e6, 1540.0, 0.3)
@@ -49,16 +49,16 @@ def test_auto_selection_targets_one_percent(push):
 def test_modes_and_errors(push):
     rf, _ = push
     frames = RFFrames(rf, ACQ)
-    assert [(p.pre, p.post) for p in frame_pairs(frames, "first")] == [(0, k) for k in range(1, 6)]
-    assert [(p.pre, p.post) for p in frame_pairs(frames, "consecutive")][:2] == [(0, 1), (1, 2)]
-    assert [(p.pre, p.post) for p in frame_pairs(frames, ((4, 1),))] == [(4, 1)]
+    assert [(p.pre, p.post) for p in choose_frame_pairs(frames, "first")] == [(0, k) for k in range(1, 6)]
+    assert [(p.pre, p.post) for p in choose_frame_pairs(frames, "consecutive")][:2] == [(0, 1), (1, 2)]
+    assert [(p.pre, p.post) for p in choose_frame_pairs(frames, ((4, 1),))] == [(4, 1)]
     with pytest.raises(ElastographyInputError, match="outside"):
-        frame_pairs(frames, ((0, 9),))
+        choose_frame_pairs(frames, ((0, 9),))
     still = RFFrames(np.stack([rf[0]] * 4), ACQ)  # a probe that never moved: nothing to compare
     with pytest.raises(ElastographyInputError, match="no usable frame pair"):
-        frame_pairs(still, "auto")
+        choose_frame_pairs(still, "auto")
     with pytest.raises(ElastographyInputError, match="single frame"):
-        frame_pairs(RFFrames(rf[:1], ACQ), "auto")
+        choose_frame_pairs(RFFrames(rf[:1], ACQ), "auto")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def gentle():
 
 def test_gentle_push_falls_back_to_its_strongest_pair(gentle):
     """Before the fallback this recording got "no usable frame pair"; now its strongest pair, flagged."""
-    chosen = frame_pairs(RFFrames(gentle, ACQ), "auto")
+    chosen = choose_frame_pairs(RFFrames(gentle, ACQ), "auto")
     assert [(p.pre, p.post, p.fallback) for p in chosen] == [(0, 5, True)]
     # coarse strain reads small strains low (0.13 % for 0.17 %: module docstring), still above the 0.1 % floor
     assert -0.0017 < chosen[0].mean_strain < -0.0012 and chosen[0].correlation > 0.95
@@ -83,13 +83,13 @@ def test_gentle_push_falls_back_to_its_strongest_pair(gentle):
     normal = select_frame_pairs(gentle, min_strain=0.001)
     assert normal and not any(p.fallback for p in normal) and fallback_note(normal) is None
     with pytest.raises(ElastographyInputError, match="fallback off"):  # the fallback can be turned off
-        frame_pairs(RFFrames(gentle, ACQ), "auto", floor_strain=None)
+        choose_frame_pairs(RFFrames(gentle, ACQ), "auto", floor_strain=None)
 
 
 def test_below_the_floor_nothing_is_chosen(gentle):
     """Frames 0..3 reach at most 0.105 % (coarse about 0.08 %): below the floor, no pair, and the reason names it."""
     with pytest.raises(ElastographyInputError, match=r"nor in the fallback's \[0\.1 %, 0\.2 %\)") as err:
-        frame_pairs(RFFrames(gentle[:4], ACQ), "auto")
+        choose_frame_pairs(RFFrames(gentle[:4], ACQ), "auto")
     assert "strongest pair at correlation >= 0.5: frames 0->3" in str(err.value)
     assert select_frame_pairs(gentle[:4]) == []
     # a lower floor lets the same frames through, flagged

@@ -88,6 +88,7 @@ def test_bad_pairs_name_the_file_or_the_argument(service, recording):
     with pytest.raises(ValueError, match="same frame"):
         service.estimate(recording, 1, 1)
 
+
 def test_recording_without_sidecar_names_the_missing_sidecar(service, recording, tmp_path):
     orphan = tmp_path / "orphan_rf.nii.gz"
     orphan.write_bytes(recording.read_bytes())

@@ -271,7 +271,13 @@ class GLUEEstimator(DisplacementEstimator):
         for k, post in enumerate(posts):
             seed_a, seed_l = self.dp.seed_displacement(pre, post, acquisition)
             a, lat = glue_refine(
-                pre, post, seed_a, seed_l, weights, self.iterations, self.solver,
+                pre,
+                post,
+                seed_a,
+                seed_l,
+                weights,
+                self.iterations,
+                self.solver,
                 reference_residual=self.reference_residual,
             )
             out[k, 0], out[k, 1] = a * dz, lat * dx

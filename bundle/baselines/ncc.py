@@ -65,7 +65,6 @@ from scipy.ndimage import median_filter
 
 from bundle.acquisition import Acquisition
 from bundle.baselines.units import odd_lines
-from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator, register_estimator
 
 __all__ = ["NCCEstimator", "subsample_peak"]
@@ -91,7 +90,7 @@ def subsample_peak(a: np.ndarray, b: np.ndarray, c: np.ndarray, method: str = "c
     if method == "parabolic":
         return parabolic
     if method != "cosine":
-        raise ElastographyInputError(f"subsample must be 'cosine' or 'parabolic', got {method!r}")
+        raise ValueError(f"subsample must be 'cosine' or 'parabolic', got {method!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (a + c) / (2.0 * b)
         ok = (b > 0) & (ratio > -1.0 + 1e-9) & (ratio < 1.0 - 1e-9)

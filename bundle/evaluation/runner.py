@@ -9,7 +9,7 @@ Outputs in ``output_dir`` (built in a staging folder, moved into place when comp
                     estimated on a fallback frame pair, :func:`bundle.pairs.fallback_note`)
     table.txt       the printed summary table, then the skipped cases and the pairing notes
     figures/        <case>.png: B-mode | ground truth | each estimate (middle post frame), on one colour scale
-                    (:func:`bundle.evaluation.figures.comparison_display_range`)
+                    (:func:`bundle.plotting.comparison_display_range`)
 
 A case whose files cannot be read (``ElastographyInputError``, ``OSError``), or that an estimator refuses as bad
 input (``ElastographyInputError``), is listed as skipped, with its file and the reason, and the run goes on;
@@ -32,17 +32,19 @@ import numpy as np
 from tqdm import tqdm
 
 from bundle.acquisition import Acquisition
+from bundle.catalogue import create_estimator
+from bundle.datasets import load_datalist, skipped_entry
 from bundle.distributed import broadcast_from_main, current_ranks, gather_to_main
 from bundle.errors import ElastographyInputError
-from bundle.estimator import DisplacementEstimator, create_estimator
-from bundle.evaluation.cases import Case, load_case, load_datalist, skipped_entry
-from bundle.evaluation.figures import comparison_display_range, save_strain_panel
+from bundle.estimator import DisplacementEstimator
+from bundle.evaluation.cases import Case, load_case
 from bundle.io.atomic import atomic_directory
 from bundle.io.jsonfile import strict_json_dumps
 from bundle.metrics import METRIC_DESCRIPTIONS, frame_metrics, phantom_regions, regions_from_sidecar
 from bundle.metrics.auto_window import most_homogeneous_window
 from bundle.metrics.consistency import SEQUENCE_METRIC_DESCRIPTIONS, cross_level_spread
 from bundle.metrics.regions import DEFAULT_BORDER_MM
+from bundle.plotting import comparison_display_range, save_strain_panel
 
 __all__ = ["EvaluationResult", "evaluate_datalist", "evaluate_case", "format_table", "skipped_lines"]
 
@@ -93,7 +95,7 @@ class EvaluationResult:
 
 
 def skipped_lines(skipped: list[dict]) -> list[str]:
-    """``skipped <case> (<file>): <reason>`` for each entry of :func:`bundle.evaluation.cases.skipped_entry`."""
+    """``skipped <case> (<file>): <reason>`` for each entry of :func:`bundle.datasets.skipped_entry`."""
     return [f"skipped {s['case']} ({s['file']}): {s['reason']}" for s in skipped]
 
 

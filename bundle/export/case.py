@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from bundle.acquisition import Acquisition
-from bundle.evaluation.figures import save_strain_panel
 from bundle.export.dicom import (
     DicomIdentity,
     secondary_capture_class,
@@ -28,6 +27,7 @@ from bundle.export.overlay import render_strain_overlay, strain_display_range
 from bundle.export.uids import derived_uid
 from bundle.io.nifti import write_nifti
 from bundle.pairs import FramePair
+from bundle.plotting import save_strain_panel
 
 __all__ = ["CaseOutputs", "write_case_outputs"]
 

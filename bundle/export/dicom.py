@@ -123,7 +123,7 @@ def identity_from_reference(path: str | Path, recording: str) -> DicomIdentity:
             raise ElastographyInputError(f"reference DICOM lacks {keyword}", path)
     patient_study = Dataset()
     for keyword in IDENTITY_ATTRIBUTES:
-        setattr(patient_study, keyword, ref.get(keyword, None) if keyword != "StudyInstanceUID" else ref.get(keyword))
+        setattr(patient_study, keyword, ref.get(keyword))
     for keyword in ("SpecificCharacterSet", "StudyDescription"):
         if not ref.get(keyword):
             del patient_study[keyword]

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bundle.display import STRAIN_CMAP, add_strain_colour_bar, displayed_strain, strain_display_range  # noqa: E402
-from bundle.evaluation.figures import bmode_db  # noqa: E402
+from bundle.plotting import bmode_db  # noqa: E402
 
 __all__ = ["overlay_figure", "render_strain_overlay", "strain_display_range"]
 

@@ -10,7 +10,7 @@ import numpy as np
 from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 
-__all__ = ["RFFrames", "check_rf", "check_pair", "normalize_rf"]
+__all__ = ["RFFrames", "check_rf", "check_pair"]
 
 #: smallest frame an estimator is asked to handle (samples, lines)
 MIN_FRAME_SHAPE = (32, 4)
@@ -131,16 +131,3 @@ def check_pair(pre, posts, source: str | Path | None = None) -> tuple[np.ndarray
             f"pre frame {pre.shape} and post frame(s) {posts.shape[1:]} differ in shape", source
         )
     return pre, posts
-
-
-def normalize_rf(rf: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-    """Divide RF by the standard deviation of ``reference`` (default: itself).
-
-    RF amplitude differs by 25 orders of magnitude between sources (Field II ~1e-23, int16 scanners ~1e4);
-    estimators call this first so that no threshold or epsilon depends on the scale.
-    """
-    ref = rf if reference is None else reference
-    scale = float(np.std(ref.astype(np.float64)))
-    if not np.isfinite(scale) or scale == 0.0:
-        raise ElastographyInputError("RF has zero variance; cannot normalise")
-    return (rf.astype(np.float64) / scale).astype(np.float32)

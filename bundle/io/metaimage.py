@@ -82,7 +82,7 @@ def _parse_header(blob: bytes, path: Path) -> tuple[dict[str, str], dict[int, di
     while True:
         end = blob.find(b"\n", offset)
         if end < 0:
-            limit = " within the first 4 MiB" if len(blob) >= _MAX_HEADER_BYTES else ""
+            limit = f" within the first {_MAX_HEADER_BYTES >> 20} MiB" if len(blob) >= _MAX_HEADER_BYTES else ""
             raise ElastographyInputError(f"MetaImage header has no ElementDataFile line{limit}", path)
         line = blob[offset:end].decode("latin-1").strip()
         offset = end + 1

@@ -15,7 +15,7 @@ import numpy as np
 from bundle.errors import ElastographyInputError
 from bundle.io.atomic import atomic_path
 
-__all__ = ["write_nifti", "read_nifti", "sidecar_path"]
+__all__ = ["write_nifti", "read_nifti"]
 
 
 def _affine(spacing_mm: tuple[float, float]) -> np.ndarray:
@@ -47,13 +47,3 @@ def read_nifti(path: str | Path, all_zooms: bool = False) -> tuple[np.ndarray, t
     if len(zooms) < 2:
         raise ElastographyInputError(f"NIfTI has {len(zooms)} dimension(s); need at least axial x lateral", path)
     return data, tuple(float(z) for z in (zooms if all_zooms else zooms[:2]))
-
-
-def sidecar_path(path: str | Path) -> Path:
-    """``case_rf.nii.gz`` -> ``case_rf.json`` (same folder, same stem)."""
-    path = Path(path)
-    name = path.name
-    for ext in (".nii.gz", ".nii", ".npz", ".npy", ".mha", ".mhd", ".mat"):
-        if name.endswith(ext):
-            return path.with_name(name[: -len(ext)] + ".json")
-    return path.with_suffix(".json")

@@ -32,7 +32,7 @@ from bundle.acquisition import Acquisition
 from bundle.errors import ElastographyInputError
 from bundle.io.jsonfile import read_json_object
 
-__all__ = ["RFSidecar", "read_sidecar", "apply_axes", "AXIS_NAMES", "FRAME_PAIR_MODES"]
+__all__ = ["RFSidecar", "read_sidecar", "read_acquisition", "apply_axes", "AXIS_NAMES", "FRAME_PAIR_MODES"]
 
 AXIS_NAMES = ("axial", "lateral", "frame")
 FRAME_PAIR_MODES = ("auto", "first", "consecutive")
@@ -98,6 +98,11 @@ def read_sidecar(path: str | Path) -> RFSidecar:
         raise ElastographyInputError(f"sidecar 'reference_dicom' must be a path string, got {reference!r}", path)
     reference = None if reference is None else path.parent / reference
     return RFSidecar(acquisition, axes, variable, pairs, path, reference)
+
+
+def read_acquisition(path: str | Path) -> Acquisition:
+    """The acquisition record of a JSON sidecar (at its top level or under the key ``"acquisition"``)."""
+    return read_sidecar(path).acquisition
 
 
 def apply_axes(array: np.ndarray, axes: tuple[str, ...], source: Path | None = None) -> np.ndarray:

@@ -12,22 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bundle.amplitude import scale_by_mean_abs
 from bundle.networks.layers import envelope
 
-__all__ = ["local_ncc", "envelope", "log_envelope", "LocalNCCLoss"]
+__all__ = ["local_ncc", "envelope", "log_envelope", "LocalNCCLoss", "check_window"]
 
 
-def _check_window(window: tuple[int, int]) -> tuple[int, int]:
+def check_window(window: tuple[int, int]) -> tuple[int, int]:
+    """``window`` as two ints, or ``ValueError`` unless both are odd and positive (axial, lateral) box sizes."""
     wz, wx = (int(n) for n in window)
     if wz < 1 or wx < 1 or wz % 2 == 0 or wx % 2 == 0:
         raise ValueError(f"NCC window must be odd positive (axial, lateral) sizes, got {window}")
     return wz, wx
-
-
-def _unit_scale(x: torch.Tensor) -> torch.Tensor:
-    """Divide each ``(b, c)`` image by its mean absolute value (no squaring: ~1e-23 RF would underflow)."""
-    scale = x.abs().mean(dim=(2, 3), keepdim=True)
-    return x / scale.clamp_min(torch.finfo(x.dtype).tiny)
 
 
 def local_ncc(
@@ -54,10 +50,10 @@ def local_ncc(
         reduction: ``"mean"`` -> scalar (per-sample masked mean, then mean over batch and channels);
             ``"none"`` -> the ``(B, C, H, W)`` NCC map (dimensionless, in [-1, 1]).
     """
-    wz, wx = _check_window(window)
+    wz, wx = check_window(window)
     if a.shape != b.shape or a.dim() != 4:
         raise ValueError(f"expected two (B, C, H, W) tensors of the same shape, got {tuple(a.shape)}, {tuple(b.shape)}")
-    a, b = _unit_scale(a), _unit_scale(b)
+    a, b = scale_by_mean_abs(a), scale_by_mean_abs(b)
     pad = (wz // 2, wx // 2)
     if mask is None:
 
@@ -92,7 +88,7 @@ def log_envelope(rf: torch.Tensor, floor: float = 1e-2) -> torch.Tensor:
 
     ``floor`` (relative to the mean envelope, 1e-2 = -40 dB) keeps the log and its gradient finite in dark spots.
     """
-    env = envelope(_unit_scale(rf))
+    env = envelope(scale_by_mean_abs(rf))
     env = env / env.mean(dim=(2, 3), keepdim=True).clamp_min(torch.finfo(env.dtype).tiny)
     return torch.log(env + floor)
 
@@ -118,8 +114,8 @@ class LocalNCCLoss(nn.Module):
         envelope_window: tuple[int, int] | None = None,
     ):
         super().__init__()
-        self.window = _check_window(window)
-        self.envelope_window = self.window if envelope_window is None else _check_window(envelope_window)
+        self.window = check_window(window)
+        self.envelope_window = self.window if envelope_window is None else check_window(envelope_window)
         self.eps = float(eps)
         self.envelope_weight = float(envelope_weight)
 

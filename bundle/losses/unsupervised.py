@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bundle.losses.similarity import _check_window, local_ncc, log_envelope
+from bundle.losses.similarity import check_window, local_ncc, log_envelope
 from bundle.losses.smoothness import displacement_curvature_loss, displacement_gradient_loss, strain_smoothness_loss
 from bundle.networks.layers import warp
 
@@ -91,8 +91,8 @@ class UnsupervisedElastographyLoss(nn.Module):
             raise ValueError(f"loss weights must be >= 0, got {self.weights}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("at least one loss weight must be positive")
-        self.ncc_window = _check_window(ncc_window)
-        self.envelope_window = self.ncc_window if envelope_window is None else _check_window(envelope_window)
+        self.ncc_window = check_window(ncc_window)
+        self.envelope_window = self.ncc_window if envelope_window is None else check_window(envelope_window)
         self.strain_half_length = int(strain_half_length)
         self.mask_out_of_frame = bool(mask_out_of_frame)
         self.eps = float(eps)

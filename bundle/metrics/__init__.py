@@ -1,4 +1,4 @@
-"""Evaluation metrics of strain elastography (definitions: shared/reference/metrics.md).
+"""Evaluation metrics of strain elastography (definitions: docs/metrics.md).
 
 - :mod:`~bundle.metrics.regions`: target / background / valid regions in mm and their ``(H, W)`` masks.
 - :mod:`~bundle.metrics.quality`: SNR, CNR (square-root form), CNRe (no root), dB.

@@ -1,6 +1,6 @@
 """Evaluation regions (target, background, valid) in millimetres, and their pixel masks.
 
-Definitions follow docs/metrics (``shared/reference/metrics.md``):
+Definitions follow ``docs/metrics.md``:
 
 - **valid**: the whole image minus ``border_mm`` of depth at the top and bottom (default
   :data:`DEFAULT_BORDER_MM` = 1.25 mm, half the 2.5 mm least-squares strain kernel the reports use: where the
@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from bundle.errors import ElastographyInputError
-from bundle.simulation.mechanics import Inclusion
 
 __all__ = ["DEFAULT_BORDER_MM", "Disc", "Box", "RegionGeometry", "Regions", "phantom_regions", "regions_from_sidecar"]
 
@@ -178,7 +177,7 @@ def _valid_box(shape, spacing_mm, border_mm, border_lines) -> Box:
     return box
 
 
-def _place_background(inclusion: Inclusion, target: Disc, valid: Box, dx: float, gap_requested: float):
+def _place_background(inclusion: Disc, target: Disc, valid: Box, dx: float, gap_requested: float):
     """Lateral position of the background disc; returns (disc, side, gap actually used in mm)."""
     zc, xc = inclusion.center_mm
     r, rt = inclusion.radius_mm, target.radius_mm
@@ -204,7 +203,7 @@ def _place_background(inclusion: Inclusion, target: Disc, valid: Box, dx: float,
 def phantom_regions(
     shape: tuple[int, int],
     spacing_mm: tuple[float, float],
-    inclusion: Inclusion | None,
+    inclusion: Disc | None,
     margin_mm: float = 1.0,
     border_mm: float = DEFAULT_BORDER_MM,
     border_lines: int = 2,
@@ -217,7 +216,8 @@ def phantom_regions(
     Args:
         shape: (H, W) of the frame.
         spacing_mm: (axial, lateral) pixel spacing in mm.
-        inclusion: the lesion in image mm, or None for a uniform phantom.
+        inclusion: the lesion in image mm (its ``center_mm`` and ``radius_mm``: a :class:`Disc`, or the
+            simulator's :class:`~bundle.simulation.mechanics.Inclusion`), or None for a uniform phantom.
         margin_mm: erosion of the lesion for the target (mm).
         border_mm: depth left out at the top and the bottom (mm).
         border_lines: RF lines left out on each side.
@@ -233,13 +233,14 @@ def phantom_regions(
     Raises:
         ElastographyInputError: bad spacing/shape, a lesion no larger than the margin, a target outside the
             valid region, or no room for the background.
+        ValueError: a negative ``margin_mm``, ``border_mm``, ``border_lines`` or ``background_gap_mm``.
     """
     shape = (int(shape[0]), int(shape[1]))
     spacing_mm = (float(spacing_mm[0]), float(spacing_mm[1]))
     if min(shape) < 1 or min(spacing_mm) <= 0 or not all(map(math.isfinite, spacing_mm)):
         raise ElastographyInputError(f"need a positive shape and spacing, got shape {shape}, spacing {spacing_mm}")
     if margin_mm < 0 or border_mm < 0 or border_lines < 0:
-        raise ElastographyInputError("margin_mm, border_mm and border_lines must not be negative")
+        raise ValueError("margin_mm, border_mm and border_lines must not be negative")
     valid = _valid_box(shape, spacing_mm, border_mm, border_lines)
     params: dict[str, Any] = {
         "margin_mm": float(margin_mm),
@@ -279,7 +280,7 @@ def phantom_regions(
         )
     gap_requested = 1.0 + r if background_gap_mm is None else float(background_gap_mm)
     if not gap_requested >= 0:
-        raise ElastographyInputError(f"background gap must not be negative, got {background_gap_mm}")
+        raise ValueError(f"background gap must not be negative, got {background_gap_mm}")
     background, side, gap_used = _place_background(inclusion, target, valid, spacing_mm[1], gap_requested)
     params.update(background_side=side, background_gap_requested_mm=gap_requested, background_gap_mm=gap_used)
     geometry = RegionGeometry(shape, spacing_mm, valid, background, target, Disc(center, r), tuple(params.items()))
@@ -305,7 +306,12 @@ def regions_from_sidecar(
     if inc is not None:
         try:
             z, x = (float(v) for v in inc["center_mm"])
-            inclusion = Inclusion((z, x), float(inc["radius_mm"]), float(inc.get("stiffness_ratio", 1.0)))
+            radius, stiffness_ratio = float(inc["radius_mm"]), float(inc.get("stiffness_ratio", 1.0))
+            if not radius > 0:
+                raise ElastographyInputError(f"inclusion radius must be positive, got {radius}")
+            if not stiffness_ratio > 0:
+                raise ElastographyInputError(f"stiffness ratio must be positive, got {stiffness_ratio}")
+            inclusion = Disc((z, x), radius)
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, ElastographyInputError):
                 raise

@@ -18,7 +18,7 @@ difference). Decorrelation by the strain inside a window (no stretching)::
     rho(s) = mean over tau in [-T/2, T/2] of cos(2 pi f0 s tau) sinc(B f0 s tau)
 
 It is the bound of a single A-line: estimators that pool lines or regularise (GLUE, networks) can exceed it
-at a cost in resolution (``../shared/reference/physics_and_baselines.md``).
+at a cost in resolution (``docs/benchmarks.md``, the SNRe bound).
 """
 
 from __future__ import annotations

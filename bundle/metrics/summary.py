@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 
-from bundle.errors import ElastographyInputError
 from bundle.metrics.accuracy import displacement_rmse_um, strain_nrmse, strain_ratio, strain_ratio_error
 from bundle.metrics.quality import cnr, cnr_e, region_values, snr
 from bundle.metrics.regions import Regions
@@ -44,7 +43,7 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 def _check_shape(name: str, array, shape: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(array)
     if a.shape != shape:
-        raise ElastographyInputError(f"{name} has shape {a.shape}, expected {shape}")
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
     return a
 
 

@@ -2,7 +2,7 @@
 
 from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel, ConvGRU, LocalCrossAttention
-from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
+from bundle.networks.layers import ConvBlock, lsq_strain, warp
 from bundle.networks.musse_net import MUSSENet
 from bundle.networks.refine import IterativeRefiner, ResidualRefiner, local_correlation
 from bundle.networks.tca import TriCrossAttention
@@ -21,6 +21,5 @@ __all__ = [
     "USSENet",
     "local_correlation",
     "lsq_strain",
-    "normalize_pair",
     "warp",
 ]

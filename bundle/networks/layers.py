@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["warp", "lsq_strain", "normalize_pair", "envelope", "ConvBlock"]
+__all__ = ["warp", "lsq_strain", "envelope", "ConvBlock"]
 
 
 def warp(image: torch.Tensor, displacement_px: torch.Tensor) -> torch.Tensor:
@@ -49,15 +49,6 @@ def lsq_strain(axial_displacement_px: torch.Tensor, half_length: int) -> torch.T
     top = 2.0 * u[:, :, :1] - torch.flip(u[:, :, 1 : h + 1], dims=[2])
     bottom = 2.0 * u[:, :, -1:] - torch.flip(u[:, :, -h - 1 : -1], dims=[2])
     return F.conv2d(torch.cat((top, u, bottom), dim=2), weight)
-
-
-def normalize_pair(x: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:
-    """Divide each sample's frames by the mean absolute value of its first (pre) frame.
-
-    Mean |x| rather than the standard deviation: squaring simulator-scale RF (~1e-23) underflows float32.
-    """
-    scale = x[:, :1].abs().mean(dim=(1, 2, 3), keepdim=True)
-    return x / (scale + eps)
 
 
 def envelope(rf: torch.Tensor, pad: bool = True) -> torch.Tensor:

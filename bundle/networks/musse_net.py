@@ -22,7 +22,8 @@ import math
 import torch
 from torch import nn
 
-from bundle.networks.layers import lsq_strain, normalize_pair, warp
+from bundle.amplitude import scale_by_mean_abs
+from bundle.networks.layers import lsq_strain, warp
 from bundle.networks.refine import IterativeRefiner, ResidualRefiner
 from bundle.networks.usse_net import USSENet
 
@@ -106,7 +107,7 @@ class MUSSENet(nn.Module):
         u1 = self._stage_one_pair(x)
         if self.stages == 1:
             return u1
-        x = normalize_pair(x)
+        x = scale_by_mean_abs(x, x[:, :1], eps=1e-30)
         return self._refine(x[:, :1], x[:, 1:2], u1)
 
     @torch.jit.export
@@ -116,7 +117,7 @@ class MUSSENet(nn.Module):
         if self.stages == 1:
             return u1
         b, t, _, h, w = u1.shape
-        frames = normalize_pair(frames)
+        frames = scale_by_mean_abs(frames, frames[:, :1], eps=1e-30)
         pre = frames[:, :1].expand(b, t, h, w).reshape(b * t, 1, h, w)
         post = frames[:, 1:].reshape(b * t, 1, h, w)
         return self._refine(pre, post, u1.reshape(b * t, 2, h, w)).reshape(b, t, 2, h, w)

@@ -14,7 +14,7 @@ graph              inputs                                              outputs
 ``refiner.onnx``   ``pre, post (N, 1, H, W)``, ``u1 (N, 2, H, W)``     ``displacement_px (N, 2, H, W)``
 =================  ==================================================  ==========================================
 
-RF inputs are normalised (:func:`bundle.networks.layers.normalize_pair`) and the frames padded to the network's
+RF inputs are normalised (:func:`bundle.amplitude.scale_by_mean_abs`) and the frames padded to the network's
 ``size_multiple`` (8 x 4 for the shipped network) by the estimator, so every stride inside is exact and height,
 width and batch stay dynamic. Displacement in pixels, axial first, as the PyTorch networks.
 

@@ -3,7 +3,7 @@
 :class:`OnnxRuntimeNetwork` reads a folder written by :func:`bundle.networks.onnx_export.export_onnx` and
 repeats what :meth:`MUSSENet.forward_sequence` does, in the same order: normalise the frames by the pre frame's
 mean |RF|, encode the pre frame once, run stage one's step over the post frames carrying the decoder state, then
-the refiner over every post frame at once. It is what :class:`~bundle.networks.estimator.NetworkEstimator` runs
+the refiner over every post frame at once. It is what :class:`~bundle.networks.network_estimator.NetworkEstimator` runs
 with ``backend="onnxruntime"``; frames must already be padded to :attr:`size_multiple` (the estimator does so).
 
 ``onnxruntime`` is an optional dependency (``pip install '.[onnx]'``), imported when a network is built.
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bundle.amplitude import scale_by_mean_abs
 from bundle.errors import ElastographyInputError
-from bundle.networks.layers import normalize_pair
 from bundle.networks.onnx_export import MANIFEST, file_sha256
 
 __all__ = ["OnnxRuntimeNetwork"]
@@ -103,7 +103,8 @@ class OnnxRuntimeNetwork:
 
     def forward_sequence(self, frames: torch.Tensor) -> torch.Tensor:
         self._check(frames)
-        normalised = normalize_pair(frames.detach().float().cpu()).numpy()
+        frames = frames.detach().float().cpu()
+        normalised = scale_by_mean_abs(frames, frames[:, :1], eps=1e-30).numpy()
         b, n, h, w = normalised.shape
         pre = np.ascontiguousarray(normalised[:, :1])
         features = self.encoder.run(None, {"pre": pre})

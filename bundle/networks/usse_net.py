@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bundle.amplitude import scale_by_mean_abs
 from bundle.networks.cacff import CACFF
 from bundle.networks.caf import CAFLevel
-from bundle.networks.layers import ConvBlock, lsq_strain, normalize_pair, warp
+from bundle.networks.layers import ConvBlock, lsq_strain, warp
 from bundle.networks.prior import GlobalStrainPrior
 from bundle.networks.tca import TriCrossAttention
 
@@ -68,7 +69,7 @@ class USSENet(nn.Module):
         for sz, sx in strides:
             self.total_stride = [self.total_stride[0] * int(sz), self.total_stride[1] * int(sx)]
         self.min_size = [4 * self.total_stride[0], 2 * self.total_stride[1]]
-        # frames are padded to a multiple of this inside; the estimator pads before (bundle.networks.estimator)
+        # frames are padded to a multiple of this inside; the estimator pads before (bundle.networks.network_estimator)
         self.size_multiple = list(self.total_stride)
         self.strain_half_length = int(strain_half_length)
         self.encoder = nn.ModuleList([ConvBlock(1, channels[0], kernel=(7, 3))])
@@ -146,7 +147,7 @@ class USSENet(nn.Module):
             return self.forward_sequence(x)
         self._check(x, 2)
         h, w = x.shape[-2], x.shape[-1]
-        x = self._pad(normalize_pair(x))
+        x = self._pad(scale_by_mean_abs(x, x[:, :1], eps=1e-30))
         pre_features = self.encode(x[:, :1])
         displacement, _ = self.step(x[:, :1], x[:, 1:2], pre_features, self.initial_state(pre_features))
         return displacement[:, :, :h, :w]
@@ -184,7 +185,7 @@ class USSENet(nn.Module):
             raise ValueError(f"expected (B, 1 + T, H, W) frames with T >= 1, got shape {list(frames.shape)}")
         self._check(frames[:, :2], 2)
         h, w = frames.shape[-2], frames.shape[-1]
-        frames = self._pad(normalize_pair(frames))
+        frames = self._pad(scale_by_mean_abs(frames, frames[:, :1], eps=1e-30))
         pre_features = self.encode(frames[:, :1])
         states = self.initial_state(pre_features)
         outputs: list[torch.Tensor] = []

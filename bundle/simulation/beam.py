@@ -1,7 +1,7 @@
 """Depth-dependent lateral beam width: focused transmit, or plane-wave transmit with dynamic receive focusing.
 
 Two-way lateral amplitude profile: a Gaussian whose full width at half maximum depends on depth z (mm), with
-lambda the wavelength at the centre frequency (facts in ``shared/reference/realistic_simulation.md``):
+lambda the wavelength at the centre frequency (facts in ``docs/simulation.md``, section 7.2):
 
 - ``"focused"`` (focal depth z_f, f-number F = z_f / aperture; dynamic receive focusing on the same f-number):
   a Gaussian-beam hyperbola with its waist at the focus and the depth of field 7 lambda F^2 as twice its

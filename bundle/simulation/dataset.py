@@ -35,9 +35,11 @@ from tqdm import tqdm
 from bundle.errors import ElastographyInputError
 from bundle.io.atomic import atomic_directory
 from bundle.io.nifti import write_nifti
+from bundle.metrics.regions import phantom_regions
 from bundle.simulation.mechanics import Inclusion
 from bundle.simulation.phantom import PhantomConfig, random_case, simulate_sequence
 from bundle.simulation.realistic import RealisticSpec, simulate_realistic
+from bundle.simulation.tissue import inscribed_radius_mm
 
 __all__ = ["DatasetSpec", "write_dataset", "split_counts", "MODES"]
 
@@ -117,9 +119,6 @@ def _entry(case: str, names: dict[str, str]) -> dict:
 def _metric_inclusion(inclusions: list, shape: tuple[int, int], spacing_mm: tuple[float, float]) -> dict | None:
     """The disc the metrics score a realistic case on: the inscribed disc of the largest stiffness inclusion whose
     target and background regions fit the frame (``bundle.metrics.phantom_regions``), or None."""
-    from bundle.metrics.regions import phantom_regions  # the metrics build on simulation.mechanics: import late
-    from bundle.simulation.tissue import inscribed_radius_mm
-
     for inc in sorted(inclusions, key=lambda i: -i["radius_mm"]):
         radius = inscribed_radius_mm(inc)
         if radius < 2.0:

@@ -7,9 +7,10 @@ from bundle.training.checkpoints import (
     checkpoint_file,
     latest_checkpoint,
 )
-from bundle.training.data import LoadRFSequence, LoadRFSequenced, datalist_split, first_item
+from bundle.training.data import LoadRFSequence, LoadRFSequenced, first_item
 from bundle.training.engines import ElastographyEvaluator, ElastographyTrainer
 from bundle.training.metrics import FrameMetricMean, OutputMean
+from bundle.training.policy import TrainingPolicy, ground_truth_policy
 from bundle.training.site import dataset_splits, site_splits
 from bundle.training.tracking import MLflowRunLogger, flatten_params, git_commit, run_name_for
 
@@ -23,13 +24,14 @@ __all__ = [
     "LoadRFSequenced",
     "MLflowRunLogger",
     "OutputMean",
+    "TrainingPolicy",
     "checkpoint_epoch",
     "checkpoint_file",
-    "datalist_split",
     "dataset_splits",
     "first_item",
     "flatten_params",
     "git_commit",
+    "ground_truth_policy",
     "latest_checkpoint",
     "run_name_for",
     "site_splits",

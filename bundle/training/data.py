@@ -1,10 +1,10 @@
-"""Training data: datalist splits with absolute paths and the transforms that load RF sequences.
+"""Training data: the transforms that load RF sequences (datalist splits: :func:`bundle.datasets.datalist_split`).
 
 Transforms follow MONAI's two forms: :class:`LoadRFSequence` (array: path -> tensor) and
 :class:`LoadRFSequenced` (dictionary). Both go through the toolkit's reader (:func:`bundle.io.read_rf`),
 so training sees exactly what evaluation and inference see, with the same validation of the sidecar. With a
 :class:`~bundle.canonical_grid.CanonicalGrid` they resample every recording to that grid (as
-:class:`~bundle.networks.estimator.NetworkEstimator` does at inference), so recordings of different probes share
+:class:`~bundle.networks.network_estimator.NetworkEstimator` does at inference), so recordings of different probes share
 one pixel scale and fixed-size crops of them batch together.
 """
 
@@ -17,12 +17,11 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
+from bundle.amplitude import scale_by_std
 from bundle.canonical_grid import CanonicalGrid
-from bundle.evaluation.cases import datalist_split
-from bundle.io.frames import normalize_rf
 from bundle.io.readers import read_rf
 
-__all__ = ["datalist_split", "LoadRFSequence", "LoadRFSequenced", "first_item"]
+__all__ = ["LoadRFSequence", "LoadRFSequenced", "first_item"]
 
 
 def first_item(batch: list):
@@ -49,7 +48,7 @@ class LoadRFSequence(Transform):
         data = rf.frames
         if self.canonical_grid is not None:
             data, _ = self.canonical_grid.to_canonical(data, rf.acquisition)
-        return torch.from_numpy(normalize_rf(data, data[0]))
+        return torch.from_numpy(scale_by_std(data, data[0]))
 
 
 class LoadRFSequenced(MapTransform):

@@ -5,7 +5,7 @@
   ``"loss"`` is back-propagated. ``engine.state.output`` is ``[{term: float}]`` so MONAI's
   ``from_engine(["loss"], first=True)`` (used by StatsHandler and ``--tracking mlflow``) reads it.
 - :class:`ElastographyEvaluator`: each item is a datalist entry (absolute paths, batch of one); the case is
-  scored by :func:`bundle.evaluation.evaluate_case` through :class:`bundle.networks.estimator.NetworkEstimator`
+  scored by :func:`bundle.evaluation.evaluate_case` through :class:`bundle.networks.network_estimator.NetworkEstimator`
   wrapping the engine's network: validation computes exactly the figures the evaluation reports.
 """
 
@@ -18,9 +18,9 @@ from monai.engines import SupervisedEvaluator, SupervisedTrainer
 
 from bundle.canonical_grid import CanonicalGrid
 from bundle.evaluation.cases import load_case
-from bundle.evaluation.figures import save_strain_panel
 from bundle.evaluation.runner import evaluate_case
-from bundle.networks.estimator import NetworkEstimator
+from bundle.networks.network_estimator import NetworkEstimator
+from bundle.plotting import save_strain_panel
 
 __all__ = ["ElastographyTrainer", "ElastographyEvaluator"]
 
@@ -92,7 +92,7 @@ class ElastographyEvaluator(SupervisedEvaluator):
     def __init__(
         self,
         *args,
-        strain_kernel_mm: float = 1.5,
+        strain_kernel_mm: float = 2.5,
         figure_dir: str | None = None,
         region_kwargs=None,
         canonical_grid: CanonicalGrid | None = None,

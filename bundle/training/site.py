@@ -3,7 +3,7 @@
 Unsupervised learning lets a hospital adapt the network to its scanner without ground truth. A folder that holds
 a ``datalist.json`` is used as it is (training / validation splits). Any other folder is read as a site's
 recordings: every RF file of a supported format (:func:`bundle.io.read_rf`), its frame pairs chosen as inference
-chooses them (:func:`bundle.pairs.frame_pairs`). Files, not pairs, are split, so that no recording is in both
+chooses them (:func:`bundle.pairs.choose_frame_pairs`). Files, not pairs, are split, so that no recording is in both
 sets: every ``validation_every``-th file (by name) validates, the others train (with two files or more at least
 one validates). Training entries are single pairs (``frames = [pre, post]``); training crops lines, not depth,
 so batches need one depth: recordings whose depth (samples) differs from the most common one are left out of
@@ -18,11 +18,10 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from bundle.datasets import case_name, datalist_split, find_rf_files, recording_entries
 from bundle.errors import ElastographyInputError
-from bundle.evaluation.cases import datalist_split, recording_entries
-from bundle.inference import case_name, find_rf_files
 from bundle.io.readers import read_rf
-from bundle.pairs import frame_pairs
+from bundle.pairs import choose_frame_pairs
 
 __all__ = ["site_splits", "dataset_splits"]
 
@@ -45,7 +44,7 @@ def site_splits(dataset_dir: str | Path, validation_every: int = 5) -> dict[str,
                 splits["validation"] += recording_entries(path, base["case"], per_pre=3)
                 continue
             rf = read_rf(path)
-            pairs = frame_pairs(rf)
+            pairs = choose_frame_pairs(rf)
         except ElastographyInputError as err:
             logger.error("left out of training: %s", err)
             continue

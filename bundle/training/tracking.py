@@ -90,12 +90,12 @@ def _mlflow_handlers(engine: Engine) -> list:
 
 class MLflowRunLogger:
     """Args:
-        params: hyper-parameters (nested dicts allowed); tags: run tags.
-        dataset: training entries (dicts) and ``dataset_source`` the folder they come from.
-        artifacts: files, folders or glob patterns logged at the end (e.g. ``<output_dir>/config_*.json``).
-        network: the trained module; ``best_checkpoint``: the weights to log as the MLflow model (the best
-        validation epoch; the module's last weights when the file does not exist).
-        input_shape: ``(B, 2, H, W)`` of the input example (pre, post RF) for the model signature.
+    params: hyper-parameters (nested dicts allowed); tags: run tags.
+    dataset: training entries (dicts) and ``dataset_source`` the folder they come from.
+    artifacts: files, folders or glob patterns logged at the end (e.g. ``<output_dir>/config_*.json``).
+    network: the trained module; ``best_checkpoint``: the weights to log as the MLflow model (the best
+    validation epoch; the module's last weights when the file does not exist).
+    input_shape: ``(B, 2, H, W)`` of the input example (pre, post RF) for the model signature.
     """
 
     def __init__(
@@ -189,7 +189,7 @@ class MLflowRunLogger:
         import mlflow.pytorch
         from mlflow.models import infer_signature
 
-        from bundle.networks.estimator import load_weights
+        from bundle.networks.network_estimator import load_weights
 
         network = copy.deepcopy(getattr(self.network, "module", self.network)).cpu().eval()
         if self.best_checkpoint and Path(self.best_checkpoint).is_file():

@@ -9,8 +9,8 @@ from bundle.acquisition import Acquisition
 from bundle.baselines import DPEstimator, GLUEEstimator, NCCEstimator
 from bundle.baselines.dp import dp_displacement
 from bundle.baselines.glue import glue_refine, per_sample_weights
+from bundle.catalogue import available_estimators, create_estimator
 from bundle.errors import ElastographyInputError
-from bundle.estimator import available_estimators, create_estimator
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 ACQ = Acquisition(sampling_frequency_hz=40e6, center_frequency_hz=5e6, speed_of_sound_m_s=1540.0, line_pitch_mm=0.3)

@@ -10,8 +10,8 @@ import pytest
 from bundle.acquisition import Acquisition
 from bundle.baselines import NCCEstimator
 from bundle.baselines.ncc import subsample_peak
+from bundle.catalogue import available_estimators, create_estimator
 from bundle.errors import ElastographyInputError
-from bundle.estimator import available_estimators, create_estimator
 
 ACQ = Acquisition(
     sampling_frequency_hz=40e6,

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from bundle.acquisition import Acquisition
+from bundle.amplitude import scale_by_std
 from bundle.baselines import DPEstimator, GLUEEstimator, NCCEstimator
 from bundle.baselines.glue import glue_refine, per_sample_weights
 from bundle.baselines.units import odd_lines
-from bundle.io.frames import normalize_rf
 from bundle.simulation import Inclusion, PhantomConfig, simulate_sequence
 
 
@@ -92,8 +92,8 @@ def test_physical_weights_are_what_makes_glue_invariant(two_rates):
     dp = DPEstimator()
     results = {"physical": [], "per-sample": []}
     for acq, step in ((fine, 1), (coarse, 2)):
-        pre = normalize_rf(seq.rf[0, ::step], seq.rf[0, ::step])
-        post = normalize_rf(seq.rf[1, ::step], seq.rf[0, ::step])
+        pre = scale_by_std(seq.rf[0, ::step], seq.rf[0, ::step])
+        post = scale_by_std(seq.rf[1, ::step], seq.rf[0, ::step])
         seed_a, seed_l = dp.seed_displacement(pre, post, acq)
         for mode, reference in (("physical", acq), ("per-sample", fine)):
             a, _ = glue_refine(pre, post, seed_a, seed_l, per_sample_weights(heavy, reference))

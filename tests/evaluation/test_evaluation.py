@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from bundle.datasets import load_datalist
 from bundle.errors import ElastographyInputError
 from bundle.estimator import DisplacementEstimator
-from bundle.evaluation import evaluate_datalist, load_case, load_datalist
+from bundle.evaluation import evaluate_datalist, load_case
 
 
 class Oracle(DisplacementEstimator):

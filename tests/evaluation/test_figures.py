@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bundle.display import strain_display_range
-from bundle.evaluation.figures import comparison_display_range, strain_panel_figure
+from bundle.plotting import comparison_display_range, strain_panel_figure
 
 SHAPE = (100, 40)
 

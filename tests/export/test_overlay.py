@@ -66,8 +66,8 @@ def test_soft_is_red_hard_is_blue_in_the_overlay(pre_rf):
 
 
 def test_colour_bars_are_labelled_soft_and_hard(pre_rf):
-    from bundle.evaluation.figures import strain_panel_figure
     from bundle.export.overlay import overlay_figure
+    from bundle.plotting import strain_panel_figure
 
     strain = _patched(-0.015, -0.003)
     overlay = overlay_figure(pre_rf, strain, SPACING)
@@ -104,8 +104,8 @@ def test_one_scale_for_every_pair_of_a_case(pre_rf, tmp_path):
     """Two pairs at 1 % and 3 % with a 2 % patch: one range (1-3 %) for both, and the patch has the same colour
     in both overlays (per-pair percentiles made it red in one and blue in the other)."""
     from bundle.display import strain_display_range
-    from bundle.evaluation.figures import strain_panel_figure
     from bundle.export.overlay import overlay_figure
+    from bundle.plotting import strain_panel_figure
 
     strain = np.stack([_patched(-0.01, -0.02), _patched(-0.03, -0.02)])
     low, high = strain_display_range(strain)

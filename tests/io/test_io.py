@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from bundle.acquisition import Acquisition
+from bundle.amplitude import scale_by_std
 from bundle.errors import ElastographyInputError
-from bundle.io import atomic_path, check_pair, normalize_rf, read_rf, write_nifti
+from bundle.io import atomic_path, check_pair, read_rf, write_nifti
+from bundle.io.sidecar import read_acquisition
 
 
 def _write_case(tmp_path, acquisition, frames=None, spacing=None):
@@ -82,7 +84,7 @@ def test_pair_checks():
 def test_normalisation_removes_any_amplitude_scale():
     rf = np.random.default_rng(0).standard_normal((64, 8))
     for scale in (1e-23, 1.0, 3e4):
-        np.testing.assert_allclose(normalize_rf((rf * scale).astype(np.float32)), normalize_rf(rf), rtol=1e-5)
+        np.testing.assert_allclose(scale_by_std((rf * scale).astype(np.float32)), scale_by_std(rf), rtol=1e-5)
 
 
 def test_atomic_path_never_leaves_partial_output(tmp_path):
@@ -107,7 +109,7 @@ def test_acquisition_validation(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
     with pytest.raises(ElastographyInputError, match=r"x\.json: sidecar is not valid JSON"):
-        Acquisition.from_json(bad)
+        read_acquisition(bad)
     acq = Acquisition(40e6, 5e6)
     assert acq.axial_spacing_mm == pytest.approx(0.01925)
     assert Acquisition.from_dict(acq.to_dict()) == acq

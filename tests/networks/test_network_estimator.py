@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from bundle.catalogue import create_estimator
 from bundle.errors import ElastographyInputError
-from bundle.estimator import create_estimator
 from bundle.networks import USSENet
-from bundle.networks.estimator import NetworkEstimator, load_weights
+from bundle.networks.network_estimator import NetworkEstimator, load_weights
 
 SMALL = {"channels": (4, 8, 8, 8), "attention_dim": 8}
 
@@ -81,3 +81,18 @@ def test_canonical_grid_gives_the_network_pixels_of_the_canonical_grid():
     assert canonical.axial_spacing_mm == pytest.approx(acq.wavelength_mm / 16)
     with pytest.raises(ValueError):
         NetworkEstimator(checkpoint=None, network=Constant(), device="cpu", canonical_grid="yes")
+
+
+def test_registered_network_estimators_keep_their_names_and_defaults():
+    from bundle.networks import MUSSENet
+    from bundle.networks.network_estimator import MUSSENetEstimator, USSENetEstimator
+
+    usse = create_estimator("usse-net", checkpoint=None, device="cpu")
+    assert type(usse) is USSENetEstimator and isinstance(usse, NetworkEstimator) and usse.name == "usse-net"
+    assert isinstance(usse.network, USSENet) and usse.checkpoint_prefix == "stage_one."
+    musse = create_estimator("musse-net", checkpoint=None, device="cpu")
+    assert type(musse) is MUSSENetEstimator and musse.name == "musse-net"
+    assert isinstance(musse.network, MUSSENet) and musse.checkpoint_prefix == ""
+    from bundle.estimator import registered_estimators
+
+    assert NetworkEstimator not in registered_estimators().values()  # the generic base is not registered

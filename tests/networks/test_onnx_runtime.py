@@ -17,7 +17,7 @@ import torch
 from bundle.acquisition import Acquisition
 from bundle.bundle_config import read_bundle_config
 from bundle.errors import ElastographyInputError
-from bundle.networks.estimator import MUSSENetEstimator, NetworkEstimator
+from bundle.networks.network_estimator import MUSSENetEstimator, NetworkEstimator, USSENetEstimator
 from bundle.networks.onnx_runtime import OnnxRuntimeNetwork
 from bundle.simulation import Inclusion, PhantomConfig, simulate_sequence
 
@@ -40,7 +40,7 @@ def recording():
     return sequence.rf[0], sequence.rf[1:], acquisition
 
 
-@pytest.mark.parametrize("estimator_class", [NetworkEstimator, MUSSENetEstimator], ids=["usse-net", "musse-net"])
+@pytest.mark.parametrize("estimator_class", [USSENetEstimator, MUSSENetEstimator], ids=["usse-net", "musse-net"])
 def test_onnx_runtime_equals_pytorch(estimator_class, recording):
     pre, posts, acquisition = recording
     torch_estimator = estimator_class(checkpoint=MODEL, device="cpu")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bundle.catalogue import available_estimators, create_estimator
 from bundle.errors import ElastographyInputError
-from bundle.estimator import available_estimators, create_estimator
 from bundle.networks import MUSSENet, ResidualRefiner, USSENet, lsq_strain, warp
-from bundle.networks.estimator import MUSSENetEstimator, load_weights
+from bundle.networks.network_estimator import MUSSENetEstimator, load_weights
 
 STAGE_ONE = {"channels": (4, 8, 8, 8), "attention_dim": 8}
 REFINER = {"channels": (4, 8, 8), "attention_dim": 8, "radius": (2, 1)}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bundle.acquisition import Acquisition
-from bundle.networks.estimator import MUSSENetEstimator, NetworkEstimator
+from bundle.networks.network_estimator import MUSSENetEstimator, USSENetEstimator
 from bundle.simulation import PhantomConfig, simulate_sequence
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "model.pt"
@@ -19,7 +19,7 @@ MODEL = Path(__file__).resolve().parents[2] / "models" / "model.pt"
 @pytest.fixture(scope="module", params=["usse-net", "musse-net"])
 def estimator(request):
     if request.param == "usse-net":
-        return NetworkEstimator(checkpoint=MODEL, device="cpu")
+        return USSENetEstimator(checkpoint=MODEL, device="cpu")
     return MUSSENetEstimator(checkpoint=MODEL, device="cpu")
 
 

@@ -1,5 +1,5 @@
-"""Strain-map panels: B-mode | ground-truth strain | each estimate (or every pair of a case), on one colour
-scale, axes in mm.
+"""Figures (matplotlib, Agg): the B-mode image, and strain-map panels: B-mode | ground-truth strain | each estimate
+(or every pair of a case), on one colour scale, axes in mm. Evaluation, training and export draw with these.
 
 The panels of one comparison (one pair, several estimators) share the scale of :func:`comparison_display_range`:
 0 to twice the applied strain when it is known (ground truth: its median), so the background sits mid-scale and

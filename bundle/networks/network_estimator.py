@@ -22,7 +22,7 @@ from bundle.networks.musse_net import MUSSENet
 from bundle.networks.onnx_runtime import OnnxRuntimeNetwork
 from bundle.networks.usse_net import USSENet
 
-__all__ = ["BACKENDS", "MUSSENetEstimator", "NetworkEstimator", "load_weights", "pick_device"]
+__all__ = ["BACKENDS", "MUSSENetEstimator", "NetworkEstimator", "USSENetEstimator", "load_weights", "pick_device"]
 
 BACKENDS = ("pytorch", "onnxruntime")
 
@@ -81,9 +81,9 @@ def load_weights(network: nn.Module, checkpoint: str | Path, key: str = "network
     return network
 
 
-@register_estimator("usse-net")
 class NetworkEstimator(DisplacementEstimator):
-    """Displacement from a trained network.
+    """Displacement from a trained network (the generic estimator that configs build with their network; the
+    registered ones are :class:`USSENetEstimator` and :class:`MUSSENetEstimator`).
 
     Args:
         checkpoint: weights file (``models/model.pt``); None keeps the network's current weights.
@@ -110,6 +110,9 @@ class NetworkEstimator(DisplacementEstimator):
     Frames are padded (edge samples repeated) to the network's ``size_multiple`` before it sees them and the
     displacement cropped back, for both backends alike, so that they compute the same thing.
     """
+
+    #: what an instance built without ``name`` is called in reports (the name it had as the registered usse-net)
+    name = "usse-net"
 
     def __init__(
         self,
@@ -174,6 +177,17 @@ class NetworkEstimator(DisplacementEstimator):
         displacement_px = displacement_px[0].cpu().numpy()
         scale = np.array(acquisition.spacing_mm, dtype=np.float32).reshape(1, 2, 1, 1)
         return displacement_px * scale
+
+
+@register_estimator("usse-net")
+class USSENetEstimator(NetworkEstimator):
+    """Stage one alone: :class:`NetworkEstimator` with a default :class:`USSENet` and the checkpoint's entries under
+    ``stage_one.`` (``checkpoint_prefix``: the USSE-Net inside the bundle's MUSSE-Net weights); the other
+    arguments are the parent's."""
+
+    def __init__(self, checkpoint: str | Path | None = "models/model.pt", network: nn.Module | None = None, **kwargs):
+        kwargs.setdefault("checkpoint_prefix", "stage_one.")
+        super().__init__(checkpoint, network if network is not None else USSENet(), **kwargs)
 
 
 @register_estimator("musse-net")
