@@ -55,6 +55,7 @@ from tqdm import tqdm  # noqa: E402
 from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.bundle_config import configured_estimators  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
+from bundle.networks.network_estimator import PRECISIONS  # noqa: E402
 from bundle.simulation import PhantomConfig, simulate_sequence  # noqa: E402
 
 SETTINGS = {
@@ -168,9 +169,6 @@ def profile(name: str, estimator, size: str) -> int:
     print(f"{name} at {size}: {time.perf_counter() - start:.2f} s for one pair under the profiler\n")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
     return 0
-
-
-PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def throughput(size: str, batch: int, precisions: list[str], repeats: int, device: str, channels_last: bool,

@@ -8,8 +8,11 @@ Example (a site's recordings, DICOM for the PACS as well as NIfTI)::
 is ``python -m monai.bundle run --config_file configs/inference.json --dataset_dir /data/site_rf
 --output_dir runs/site --dicom True``. Every case gets ``<output>/<case>/`` (NIfTI, PNG, DICOM); a case that
 fails is reported and skipped; ``summary.json`` lists both. An existing non-empty output folder is not touched:
-the run goes to ``<output>-2`` unless ``--overwrite``. ``--estimator ncc`` (or ``dp``, ``glue``) runs a classical
-estimator instead of MUSSE-Net. Send the DICOM results on with ``scripts/send_to_pacs.py``.
+the run goes to ``<output>-2`` unless ``--overwrite``; ``--resume`` finishes an interrupted run in ``<output>``,
+keeping its complete case folders. ``--estimator ncc`` (or ``dp``, ``glue``) runs a classical estimator instead of
+MUSSE-Net. ``--backend onnxruntime`` runs MUSSE-Net's ONNX export (``models/onnx``) on ONNX Runtime, without
+instance optimisation unless ``--instance-steps`` asks for it (which that backend refuses). Send the DICOM results
+on with ``scripts/send_to_pacs.py``.
 
 Exit status: 0 every case done; 1 some cases failed (see the summary); 2 bad input.
 """
@@ -34,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset_dir", help="folder of RF files with JSON sidecars (or with a datalist.json)")
     p.add_argument("--output", default="runs/inference", help="run folder (default runs/inference)")
     p.add_argument("--overwrite", action="store_true", help="write into an existing output folder")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run in --output: keep its complete "
+                   "case folders, do the rest")  # fmt: skip
+    p.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch", help="MUSSE-Net on PyTorch "
+                   "(default) or its ONNX export on ONNX Runtime")  # fmt: skip
     p.add_argument("--dicom", action="store_true", help="also write DICOM Parametric Maps and overlays")
     p.add_argument("--no-png", action="store_true")
     p.add_argument("--frame-pairs", choices=["auto", "first", "consecutive"], help="override the sidecars")
@@ -44,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                    "from fine-tuning with configs/train.json")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.resume and a.overwrite:
+        p.error("--overwrite replaces every case and --resume keeps the finished ones: choose one")
 
     from monai.bundle import run
 
@@ -55,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         "png": not a.no_png,
         "progress": not a.no_progress,
         "frame_pairs": a.frame_pairs,
+        "resume": a.resume,
+        "backend": a.backend,
     }
+    if a.backend == "onnxruntime" and a.instance_steps is None:
+        overrides["instance_steps"] = 0  # instance optimisation needs PyTorch's gradients
     if a.estimator != NETWORK:
         overrides["estimator"] = f"$create_estimator({a.estimator!r})"
     if a.instance_steps is not None:

@@ -65,3 +65,17 @@ def test_fine_tuned_stage_one_checkpoint(folder, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["estimator"] == "usse-net" and len(summary["succeeded"]) == 1
+
+
+def test_onnx_runtime_backend_and_resume(folder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "out"
+    first = _infer(folder, "--output", out, "--backend", "onnxruntime")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "inference (musse-net (ONNX Runtime)): 1 case(s) done, 0 failed" in first.stdout
+    strain = (out / "good" / "strain.nii.gz").stat().st_mtime_ns
+    again = _infer(folder, "--output", out, "--backend", "onnxruntime", "--resume")
+    assert again.returncode == 0 and "1 case(s) done (1 kept from the interrupted run)" in again.stdout
+    assert (out / "good" / "strain.nii.gz").stat().st_mtime_ns == strain
+    both = _infer(folder, "--output", out, "--resume", "--overwrite")
+    assert both.returncode == 2 and "choose one" in both.stderr

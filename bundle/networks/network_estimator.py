@@ -22,9 +22,19 @@ from bundle.networks.musse_net import MUSSENet
 from bundle.networks.onnx_runtime import OnnxRuntimeNetwork
 from bundle.networks.usse_net import USSENet
 
-__all__ = ["BACKENDS", "MUSSENetEstimator", "NetworkEstimator", "USSENetEstimator", "load_weights", "pick_device"]
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "MUSSENetEstimator",
+    "NetworkEstimator",
+    "USSENetEstimator",
+    "load_weights",
+    "pick_device",
+]
 
 BACKENDS = ("pytorch", "onnxruntime")
+#: precision -> autocast dtype of the network pass (None: plain float32)
+PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -106,6 +116,10 @@ class NetworkEstimator(DisplacementEstimator):
             (:class:`~bundle.networks.onnx_runtime.OnnxRuntimeNetwork`). ``network`` then only says how many
             stages run; the export must come from ``checkpoint`` (SHA-256 checked); no instance optimisation.
         onnx_dir: the ONNX export for ``backend="onnxruntime"``.
+        precision: ``"float32"`` (default), or ``"float16"``/``"bfloat16"``: the network pass under
+            ``torch.autocast`` (AMP), the GPU speed path (backend ``pytorch`` only). float16 is the one meant for
+            CUDA (its agreement with CPU float32 is tested there, tests/networks/test_cuda.py); bfloat16 moves the
+            displacement by up to 0.3 px (docs/benchmarks.md).
 
     Frames are padded (edge samples repeated) to the network's ``size_multiple`` before it sees them and the
     displacement cropped back, for both backends alike, so that they compute the same thing.
@@ -126,9 +140,15 @@ class NetworkEstimator(DisplacementEstimator):
         canonical_grid: CanonicalGrid | None = CanonicalGrid(),  # noqa: B008 - frozen dataclass, immutable
         backend: str = "pytorch",
         onnx_dir: str | Path = "models/onnx",
+        precision: str = "float32",
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision != "float32" and backend != "pytorch":
+            raise ValueError(f"precision {precision} is PyTorch's autocast: backend 'pytorch'")
+        self.precision = precision
         if name:
             self.name = str(name)
         self.backend = backend
@@ -170,7 +190,9 @@ class NetworkEstimator(DisplacementEstimator):
         pad = ((0, 0), (0, -h % int(multiple[0])), (0, -w % int(multiple[1])))
         frames = np.pad(np.asarray(frames, dtype=np.float32), pad, mode="edge")
         frames = torch.from_numpy(np.ascontiguousarray(frames)[None]).to(self.device)
-        with torch.inference_mode():
+        dtype = PRECISIONS[self.precision]
+        autocast = torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        with torch.inference_mode(), autocast:
             displacement_px = self.network.forward_sequence(frames).float()[..., :h, :w]  # (1, T, 2, H, W)
         if self.instance_optimization is not None:  # on the frames as they came: no padded rows in its loss
             displacement_px = self.instance_optimization(frames[..., :h, :w], displacement_px)

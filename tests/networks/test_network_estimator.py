@@ -96,3 +96,22 @@ def test_registered_network_estimators_keep_their_names_and_defaults():
     from bundle.estimator import registered_estimators
 
     assert NetworkEstimator not in registered_estimators().values()  # the generic base is not registered
+
+
+def test_precision_runs_the_network_under_autocast(acquisition):
+    from bundle.simulation import PhantomConfig, simulate_sequence
+
+    seq = simulate_sequence(PhantomConfig(shape=(256, 32), acquisition=acquisition), None, (0.01,), seed=4)
+    torch.manual_seed(0)
+    network = USSENet(channels=(4, 4, 8, 8), attention_dim=4)
+    full = NetworkEstimator(None, network, device="cpu").estimate(seq.rf[0], seq.rf[1:], acquisition)
+    half = NetworkEstimator(None, network, device="cpu", precision="bfloat16")
+    assert half.precision == "bfloat16"
+    reduced = half.estimate(seq.rf[0], seq.rf[1:], acquisition)
+    assert reduced.dtype == np.float32 and reduced.shape == full.shape
+    difference_px = np.abs(reduced - full) / np.array(acquisition.spacing_mm).reshape(1, 2, 1, 1)
+    assert 0 < difference_px.max() < 1.0  # bfloat16 really ran, and stays near float32
+    with pytest.raises(ValueError, match="precision must be one of float32, float16, bfloat16"):
+        NetworkEstimator(None, network, device="cpu", precision="int8")
+    with pytest.raises(ValueError, match="autocast: backend 'pytorch'"):
+        NetworkEstimator(None, network, backend="onnxruntime", precision="float16")
