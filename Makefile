@@ -58,7 +58,7 @@ demo: $(STAMP)
 	@echo "== NCC, USSE-Net (stage one), MUSSE-Net (both stages) and MUSSE-Net + instance optimisation on the test split"
 	$(PY) -m monai.bundle run --config_file configs/evaluate.json --dataset_dir $(DEMO_DIR)/data \
 		--output_dir $(DEMO_DIR)/evaluation --overwrite true
-	$(PY) scripts/show_mlflow.py --tracking-uri sqlite:///$(CURDIR)/$(DEMO_DIR)/train/mlruns.db
+	$(PY) scripts/show_mlflow.py --tracking-uri sqlite:///$(abspath $(DEMO_DIR))/train/mlruns.db
 
 test: $(STAMP) system-tools
 	$(VENV)/bin/ruff check bundle scripts tests

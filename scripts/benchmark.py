@@ -55,7 +55,7 @@ from tqdm import tqdm  # noqa: E402
 from bundle.acquisition import Acquisition  # noqa: E402
 from bundle.bundle_config import configured_estimators  # noqa: E402
 from bundle.cli import run_main  # noqa: E402
-from bundle.networks.network_estimator import PRECISIONS  # noqa: E402
+from bundle.networks.network_estimator import PRECISIONS, pad_to_multiple  # noqa: E402
 from bundle.simulation import PhantomConfig, simulate_sequence  # noqa: E402
 
 SETTINGS = {
@@ -182,9 +182,7 @@ def throughput(size: str, batch: int, precisions: list[str], repeats: int, devic
     pre, posts = simulated_pair(size)
     canonical, _ = estimator.canonical_grid.to_canonical(np.stack([pre, posts[0]]), SETTINGS[size])
     h, w = canonical.shape[-2:]
-    multiple = network.size_multiple
-    canonical = np.pad(canonical, ((0, 0), (0, -h % multiple[0]), (0, -w % multiple[1])), mode="edge")
-    frames = torch.from_numpy(np.ascontiguousarray(canonical, dtype=np.float32))[None].repeat(batch, 1, 1, 1)
+    frames = torch.from_numpy(pad_to_multiple(canonical, network.size_multiple))[None].repeat(batch, 1, 1, 1)
     frames = frames.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)

@@ -29,12 +29,21 @@ __all__ = [
     "NetworkEstimator",
     "USSENetEstimator",
     "load_weights",
+    "pad_to_multiple",
     "pick_device",
 ]
 
 BACKENDS = ("pytorch", "onnxruntime")
 #: precision -> autocast dtype of the network pass (None: plain float32)
 PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def pad_to_multiple(frames: np.ndarray, multiple) -> np.ndarray:
+    """Frames ``(N, H, W)`` as contiguous float32, edge rows and lines repeated at the bottom and right up to the
+    next multiple of ``multiple`` = (rows, lines): what a network's strides divide exactly (``size_multiple``)."""
+    h, w = frames.shape[-2:]
+    pad = ((0, 0), (0, -h % int(multiple[0])), (0, -w % int(multiple[1])))
+    return np.ascontiguousarray(np.pad(np.asarray(frames, dtype=np.float32), pad, mode="edge"))
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -186,10 +195,8 @@ class NetworkEstimator(DisplacementEstimator):
     def _network_mm(self, frames: np.ndarray, acquisition: Acquisition) -> np.ndarray:
         """Frames ``(1 + T, H, W)`` (frame 0 pre) -> displacement ``(T, 2, H, W)`` in mm on the same grid."""
         h, w = frames.shape[-2:]
-        multiple = getattr(self.network, "size_multiple", (1, 1))
-        pad = ((0, 0), (0, -h % int(multiple[0])), (0, -w % int(multiple[1])))
-        frames = np.pad(np.asarray(frames, dtype=np.float32), pad, mode="edge")
-        frames = torch.from_numpy(np.ascontiguousarray(frames)[None]).to(self.device)
+        frames = pad_to_multiple(frames, getattr(self.network, "size_multiple", (1, 1)))
+        frames = torch.from_numpy(frames[None]).to(self.device)
         dtype = PRECISIONS[self.precision]
         autocast = torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
         with torch.inference_mode(), autocast:

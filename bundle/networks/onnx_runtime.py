@@ -48,8 +48,8 @@ class OnnxRuntimeNetwork:
     Args:
         folder: the export (``manifest.json``, ``encoder.onnx``, ``step.onnx``, ``refiner.onnx``).
         stages: 2 = both stages (the export must hold the refiner), 1 = stage one only.
-        checkpoint: when given, its SHA-256 must equal the one the export was made from, so that the graphs and
-            the configured weights cannot silently differ.
+        checkpoint: when given, it must exist and its SHA-256 equal the one the export was made from, so that the
+            graphs and the configured weights cannot silently differ.
         threads: ONNX Runtime's intra-op threads (None: its default, one per core).
     """
 
@@ -79,7 +79,9 @@ class OnnxRuntimeNetwork:
             )
         if checkpoint is not None:
             expected = manifest.get("checkpoint_sha256")
-            if Path(checkpoint).is_file() and expected and file_sha256(checkpoint) != expected:
+            if not Path(checkpoint).is_file():  # the weights the export must match cannot be checked
+                raise ElastographyInputError("checkpoint not found", checkpoint)
+            if expected and file_sha256(checkpoint) != expected:
                 raise ElastographyInputError(
                     f"was exported from other weights than {checkpoint} (checkpoint SHA-256 differs): "
                     "run scripts/export_onnx.py again",

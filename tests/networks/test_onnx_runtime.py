@@ -78,6 +78,8 @@ def test_an_export_of_other_weights_is_refused(tmp_path):
     torch.save({k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}, other)
     with pytest.raises(ElastographyInputError, match="exported from other weights than .*other.pt"):
         MUSSENetEstimator(checkpoint=other, backend="onnxruntime", onnx_dir=ONNX)
+    with pytest.raises(ElastographyInputError, match="missing.pt: checkpoint not found"):
+        MUSSENetEstimator(checkpoint=tmp_path / "missing.pt", backend="onnxruntime", onnx_dir=ONNX)
 
 
 def test_missing_or_partial_exports_name_the_path(tmp_path):
